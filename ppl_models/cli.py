@@ -1,0 +1,221 @@
+"""The ``ppl-models`` command line: one entry point, one sub-command per job.
+
+Run ``ppl-models <command> --help`` for the options of each command.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import sys
+from pathlib import Path
+
+import ppl_models
+
+log = logging.getLogger("ppl_models")
+
+
+def _common(parser: argparse.ArgumentParser, device: bool = True) -> None:
+    if device:
+        parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: cpu)")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log every epoch")
+
+
+# ---------------------------------------------------------------------------------------------- list
+def cmd_list(args) -> int:
+    from ppl_models.catalog import CATALOG
+
+    width = max(len(e.name) for e in CATALOG)
+    for e in CATALOG:
+        print(f"{e.name:<{width}}  [{e.family}]  {e.summary}  (guides: {', '.join(e.guides)})")
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------- demo
+def cmd_demo(args) -> int:
+    from ppl_models.demo import run
+    from ppl_models.infer import resolve_device
+
+    summary = run(args.out, resolve_device(args.device), seed=args.seed, progress=not args.no_progress)
+    noisy, gmm = summary["noisy_vs_clean"], summary["gmm"]
+    print(f"demo written to {args.out}/ in {summary['seconds']} s:")
+    print(f"  tracking window: {summary['tracking_window']}")
+    print(f"  speech + pink noise 0 dB vs clean: SI-SDR {noisy['si_sdr']:.2f} dB, PESQ-WB {noisy['pesq']:.2f},"
+          f" ESTOI {noisy['estoi']:.3f}")
+    print(f"  enumerated GMM: MAP assignment accuracy {gmm['map_accuracy']:.3f}, "
+          f"largest error on a mean {gmm['max_mean_error']:.3f}")
+    return 0
+
+
+# --------------------------------------------------------------------------------------- score-audio
+def _pair_files(ref: Path, est: Path, mixture: Path | None):
+    """[(name, ref_file, est_file, mixture_file | None)], matching folders' files by name without suffix."""
+    from ppl_models.data.audio import list_audio_files
+
+    if ref.is_file():
+        if est.is_dir() or (mixture is not None and mixture.is_dir()):
+            raise ValueError("--ref is a file, so --est and --mixture must be files too")
+        return [(ref.stem, ref, est, mixture)]
+    if not ref.is_dir():
+        raise FileNotFoundError(f"--ref {ref}: no such file or folder")
+    if not est.is_dir():
+        raise ValueError(f"--ref {ref} is a folder, so --est must be a folder too (got {est})")
+    by_name = {}
+    for folder in (est, mixture):
+        by_name[folder] = {p.stem: p for p in list_audio_files(folder)} if folder is not None else {}
+    pairs = []
+    for r in list_audio_files(ref):
+        if r.stem not in by_name[est]:
+            log.warning("no estimate named %s in %s, skipped", r.stem, est)
+            continue
+        if mixture is not None and r.stem not in by_name[mixture]:
+            raise ValueError(f"--mixture {mixture}: no file named {r.stem}")
+        pairs.append((r.stem, r, by_name[est][r.stem], by_name[mixture].get(r.stem) if mixture else None))
+    if not pairs:
+        raise ValueError(f"no file of --est {est} matches a file of --ref {ref} by name")
+    return pairs
+
+
+def cmd_score_audio(args) -> int:
+    import numpy as np
+
+    from ppl_models.data.audio import load_audio
+    from ppl_models.metrics.audio import pesq_score, score
+
+    rows = {}
+    for name, ref_path, est_path, mix_path in _pair_files(Path(args.ref), Path(args.est),
+                                                          Path(args.mixture) if args.mixture else None):
+        ref, est = load_audio(ref_path), load_audio(est_path)
+        row = score(ref, est)
+        if args.narrow_band:
+            row["pesq_nb"] = pesq_score(ref, est, mode="nb")
+        if mix_path is not None:
+            mix = load_audio(mix_path)
+            base = score(ref, mix)
+            if args.narrow_band:
+                base["pesq_nb"] = pesq_score(ref, mix, mode="nb")
+            row.update({f"delta_{k}": row[k] - v for k, v in base.items()})
+        rows[name] = row
+    columns = list(next(iter(rows.values())))
+    mean = {c: float(np.nanmean([r[c] for r in rows.values()])) for c in columns}
+    if args.json:
+        print(json.dumps({"files": rows, "mean": mean}, indent=2))
+        return 0
+    _print_table(rows | ({"MEAN": mean} if len(rows) > 1 else {}), columns)
+    return 0
+
+
+def _print_table(rows: dict[str, dict], columns: list[str], headers: dict[str, str] | None = None) -> None:
+    headers = headers or {}
+    width = max(len(n) for n in rows)
+    print(f"{'':<{width}}  " + "  ".join(f"{headers.get(c, c):>9}" for c in columns))
+    for name, row in rows.items():
+        cells = []
+        for c in columns:
+            v = row[c]
+            cells.append(f"{int(v):>9d}" if float(v).is_integer() and abs(v) > 1.5 and not math.isnan(v)
+                         else f"{v:>9.4f}")
+        print(f"{name:<{width}}  " + "  ".join(cells))
+
+
+# ----------------------------------------------------------------------------------------- score-mot
+def _mot_files(path: Path, role: str) -> dict[str, Path]:
+    """{sequence: file} for a MOTChallenge file or folder (SEQ/gt/gt.txt, SEQ/gt.txt or SEQ.txt)."""
+    if path.is_file():
+        return {path.stem if path.stem not in ("gt", "test", "det") else path.parent.name: path}
+    if not path.is_dir():
+        raise FileNotFoundError(f"--{role} {path}: no such file or folder")
+    found = {}
+    for seq in sorted(p for p in path.iterdir() if p.is_dir()):
+        names = ["gt/gt.txt", "gt.txt"] if role == "gt" else ["test.txt", "res.txt", "results.txt"]
+        hit = next((seq / n for n in names if (seq / n).is_file()), None)
+        if hit is not None:
+            found[seq.name] = hit
+    for txt in sorted(path.glob("*.txt")):
+        found.setdefault(txt.stem, txt)
+    if not found:
+        raise ValueError(f"--{role} {path}: no MOTChallenge files (SEQ/gt/gt.txt, SEQ/gt.txt or SEQ.txt)")
+    return found
+
+
+def cmd_score_mot(args) -> int:
+    from ppl_models.data.mot import read_mot
+    from ppl_models.metrics.tracking import SHORT_NAMES, summarize
+
+    gt_files, res_files = _mot_files(Path(args.gt), "gt"), _mot_files(Path(args.res), "res")
+    if len(gt_files) == 1 and len(res_files) == 1:
+        res_files = {next(iter(gt_files)): next(iter(res_files.values()))}
+    missing = sorted(set(gt_files) - set(res_files))
+    if missing and len(missing) == len(gt_files):
+        raise ValueError(f"--res {args.res}: no results for any sequence of --gt ({', '.join(missing)})")
+    for name in missing:
+        log.warning("no results for sequence %s: skipped", name)
+    pairs = {s: (read_mot(gt_files[s]), read_mot(res_files[s])) for s in gt_files if s in res_files}
+    table = summarize(pairs, iou_threshold=args.iou)
+    if args.json:
+        print(json.dumps(table, indent=2))
+        return 0
+    columns = ["mota", "motp", "idf1", "num_switches", "num_false_positives", "num_misses", "mostly_tracked",
+               "mostly_lost"]
+    _print_table(table, columns, SHORT_NAMES)
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------- main
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ppl-models", description=__doc__.splitlines()[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     epilog="Run 'ppl-models COMMAND --help' for the options of a command.")
+    parser.add_argument("--version", action="version", version=f"ppl_models {ppl_models.__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    p = sub.add_parser("list", help="the systems and models available, one line each")
+    p.set_defaults(func=cmd_list)
+
+    p = sub.add_parser("demo", help="the main job on the embedded synthetic data (a few minutes on a CPU)",
+                       description="Generate the synthetic data sets, draw them, and fit the enumerated Gaussian "
+                                   "mixture by SVI. Figures, audio and summary.json go to --out.")
+    p.add_argument("--out", default="demo_output", help="output folder (default: demo_output)")
+    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    _common(p)
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("score-audio", help="SI-SDR, RMSE, PESQ and ESTOI of estimates against references",
+                       description="Score estimated audio against clean references (files, or folders whose "
+                                   "files are matched by name). With --mixture, also print the improvement "
+                                   "(delta_*) of the estimate over the unprocessed mixture. Audio is read as "
+                                   "16 kHz mono (resampled and mixed down when needed).")
+    p.add_argument("--ref", required=True, help="clean reference: a file or a folder")
+    p.add_argument("--est", required=True, help="estimate: a file or a folder")
+    p.add_argument("--mixture", help="the unprocessed noisy mixture: a file or a folder")
+    p.add_argument("--narrow-band", action="store_true", help="also report narrow-band PESQ (P.862)")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    _common(p, device=False)
+    p.set_defaults(func=cmd_score_audio)
+
+    p = sub.add_parser("score-mot", help="MOTA, MOTP, IDF1, IDS, FP, FN, MT, ML of tracker results",
+                       description="Score MOTChallenge tracker results against ground truth with py-motmetrics. "
+                                   "Files, or folders holding SEQ/gt/gt.txt, SEQ/gt.txt or SEQ.txt (ground "
+                                   "truth) and SEQ.txt or SEQ/test.txt (results). MOTP is the mean (1 - IoU) of "
+                                   "matched pairs.")
+    p.add_argument("--gt", required=True, help="ground truth: a file or a folder of sequences")
+    p.add_argument("--res", required=True, help="tracker results: a file or a folder of sequences")
+    p.add_argument("--iou", type=float, default=0.5, help="minimum IoU for a match (default: 0.5)")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    _common(p, device=False)
+    p.set_defaults(func=cmd_score_mot)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if getattr(args, "verbose", False) else logging.INFO,
+                        format="%(levelname)s: %(message)s")
+    try:
+        return args.func(args)
+    except (ValueError, FileNotFoundError) as err:
+        print(f"ppl-models {args.command}: error: {err}", file=sys.stderr)
+        return 2

@@ -1,0 +1,50 @@
+"""A folder of utterances as fixed-length power-spectrogram segments, the training data of speech priors.
+
+Each utterance is read at 16 kHz (mono), its leading and trailing silence trimmed (30 dB), transformed by the
+STFT of :mod:`ppl_models.data.stft`, and cut into non-overlapping segments of ``segment_frames`` frames
+(50 or 100 in the papers). An item is a (T, F) float32 tensor of |X|^2: time first, as the sequence models
+consume it. ``dataset.origins[i]`` says which file and frame the i-th segment came from.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Iterable
+
+import torch
+from torch.utils.data import Dataset
+
+from ppl_models.data.audio import list_audio_files, load_audio
+from ppl_models.data.stft import power_spectrogram, trim_silence
+
+
+class SpectrogramSegments(Dataset):
+    """Fixed-length |STFT|^2 segments, shape (segment_frames, 513), from a folder or a list of files."""
+
+    def __init__(self, source: str | os.PathLike | Iterable[str | os.PathLike], segment_frames: int = 50,
+                 trim_db: float | None = 30.0):
+        if segment_frames < 1:
+            raise ValueError(f"segment_frames must be >= 1, got {segment_frames}")
+        files = list_audio_files(source) if isinstance(source, (str, os.PathLike)) else [Path(f) for f in source]
+        if not files:
+            raise ValueError(f"{source}: no audio files (.wav, .flac, .ogg) found")
+        segments, self.origins = [], []
+        for path in files:
+            signal = load_audio(path)
+            if trim_db is not None:
+                signal = trim_silence(signal, trim_db)
+            power = power_spectrogram(signal).T  # (T, F)
+            for start in range(0, power.shape[0] - segment_frames + 1, segment_frames):
+                segments.append(power[start:start + segment_frames])
+                self.origins.append((path, start))
+        if not segments:
+            raise ValueError(f"{source}: every utterance is shorter than {segment_frames} frames")
+        self.segments = torch.stack(segments)  # (num_segments, T, F)
+        self.segment_frames = segment_frames
+
+    def __len__(self) -> int:
+        return self.segments.shape[0]
+
+    def __getitem__(self, index: int) -> torch.Tensor:
+        return self.segments[index]

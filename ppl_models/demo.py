@@ -1,0 +1,100 @@
+"""``ppl-models demo``: the main job on the embedded synthetic default.
+
+It generates the synthetic data sets (box trajectories, an N-track window with missed detections,
+speech-like audio, coloured noise, speech + noise and speech + music mixtures), draws them, scores the noisy
+mixture, and fits the enumerated Gaussian mixture (the smallest assignment model) by SVI, checking it
+recovers the true clusters. Figures, audio and ``summary.json`` go to the output folder. It grows as
+systems land and stays under five minutes on two CPU cores.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+import pyro
+import torch
+from scipy.optimize import linear_sum_assignment
+
+from ppl_models.data.audio import write_audio
+from ppl_models.data.synthetic import (colored_noise, mix_at_snr, music_like, sample_trajectories, speech_like,
+                                       synthetic_tracking_window)
+from ppl_models.infer import train_svi
+from ppl_models.infer.svi import make_optimizer
+from ppl_models.metrics.audio import score
+from ppl_models import plots
+from ppl_models.toy.gmm import GaussianMixture
+
+log = logging.getLogger("ppl_models")
+
+
+def gmm_data(n: int = 600, seed: int = 0):
+    """Three well-separated 2-D clusters: (points (n, 2), labels (n,), true means (3, 2))."""
+    rng = np.random.default_rng(seed)
+    means = np.array([[-4.0, 0.0], [3.0, 3.0], [2.5, -3.5]])
+    scales = np.array([1.0, 0.7, 1.2])
+    labels = rng.choice(3, size=n, p=[0.5, 0.3, 0.2])
+    points = means[labels] + scales[labels, None] * rng.standard_normal((n, 2))
+    return points.astype(np.float32), labels, means
+
+
+def fit_gmm(points: np.ndarray, device: torch.device, epochs: int = 300, progress: bool = True):
+    """Fit the enumerated GMM with the MAP guide; return (model, history, data tensor)."""
+    pyro.clear_param_store()
+    data = torch.as_tensor(points, device=device)
+    gmm = GaussianMixture(num_components=3, dim=2)
+    history = train_svi(gmm.model, gmm.guide_map, [data], epochs=epochs,
+                        loss=pyro.infer.TraceEnum_ELBO(max_plate_nesting=gmm.max_plate_nesting),
+                        optimizer=make_optimizer("adam", lr=0.05), name="gmm", progress=progress)
+    return gmm, history, data
+
+
+def run(out_dir: str | Path = "demo_output", device: torch.device = torch.device("cpu"), seed: int = 0,
+        progress: bool = True) -> dict:
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    pyro.set_rng_seed(seed)
+    summary: dict = {"seed": seed, "device": str(device)}
+
+    # 1. Trajectories and a tracking scene.
+    trajectories = sample_trajectories(12, seed=seed)
+    plots.plot_trajectories(trajectories, out / "trajectories.png")
+    window = synthetic_tracking_window(num_sources=3, length=60, miss_rate=0.15, seed=seed)
+    plots.plot_track_window(window, out / "tracking_window.png", title="Synthetic 3-track window")
+    summary["tracking_window"] = {"frames": len(window.frames), "sources": int(window.tracks.shape[1]),
+                                  "missed_detections": int((~window.mask).sum())}
+
+    # 2. Audio: speech-like, noise, mixtures, and their scores.
+    speech = speech_like(4.0, seed=seed)
+    noise = colored_noise(4.0, "pink", seed=seed + 1)
+    noisy, _ = mix_at_snr(speech, noise, snr_db=0.0)
+    music = music_like(4.0, seed=seed + 2)
+    with_music, _ = mix_at_snr(speech, music, snr_db=0.0)
+    plots.plot_spectrograms({"speech-like (synthetic)": speech, "pink noise": noise,
+                             "speech + pink noise, 0 dB": noisy, "speech + music-like, 0 dB": with_music},
+                            out / "audio_spectrograms.png")
+    for name, signal in {"speech": speech, "noisy_0dB": noisy, "speech_music_0dB": with_music}.items():
+        write_audio(out / f"{name}.wav", signal / max(1.0, np.abs(signal).max()))
+    summary["noisy_vs_clean"] = score(speech, noisy)
+
+    # 3. The enumerated Gaussian mixture.
+    points, labels, true_means = gmm_data(seed=seed)
+    gmm, history, data = fit_gmm(points, device, progress=progress)
+    resp = gmm.responsibilities(data).detach().cpu().numpy()
+    fitted = pyro.param("gmm.locs_map").detach().cpu().numpy()
+    row, col = linear_sum_assignment(((fitted[:, None] - true_means[None]) ** 2).sum(-1))
+    relabel = dict(zip(row, col))  # fitted component -> true cluster
+    map_labels = np.array([relabel[k] for k in gmm.map_assignments(data).cpu().numpy()])
+    plots.plot_mixture_fit(points, resp, fitted, true_means, out / "gmm_fit.png")
+    plots.plot_elbo(history, out / "gmm_elbo.png", title="GMM: negative ELBO (exact: assignments enumerated)")
+    summary["gmm"] = {"final_loss": history.train_loss[-1],
+                      "max_mean_error": float(np.abs(fitted[row] - true_means[col]).max()),
+                      "map_accuracy": float((map_labels == labels).mean())}
+    summary["seconds"] = round(time.perf_counter() - started, 1)
+    with open(out / "summary.json", "w") as handle:
+        json.dump(summary, handle, indent=2)
+    return summary

@@ -1,0 +1,1 @@
+"""Metrics: audio quality (SI-SDR, RMSE, PESQ, ESTOI) and multi-object tracking (CLEAR MOT, IDF1)."""

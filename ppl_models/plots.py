@@ -1,0 +1,114 @@
+"""Figures a person would rather look at than read: trajectories, detections, spectrograms, ELBO curves.
+
+Every function draws into a new figure, saves it atomically to ``path`` (PNG) and closes it.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only, no display needed
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import seaborn as sns  # noqa: E402
+
+sns.set_theme(style="whitegrid", context="notebook")
+PALETTE = sns.color_palette("tab10")
+
+
+def save_figure(fig, path: str | os.PathLike) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".png")
+    os.close(fd)
+    try:
+        fig.savefig(tmp, dpi=110, bbox_inches="tight", format="png")
+        os.replace(tmp, path)
+    finally:
+        plt.close(fig)
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return path
+
+
+def plot_trajectories(trajectories: np.ndarray, path, title: str = "Synthetic box trajectories"):
+    """(n, T, 4) x1y1x2y2 boxes: the path of each box centre, with the first and last box drawn."""
+    fig, ax = plt.subplots(figsize=(6, 6))
+    for i, traj in enumerate(trajectories):
+        color = PALETTE[i % len(PALETTE)]
+        centre = (traj[:, :2] + traj[:, 2:]) / 2
+        ax.plot(centre[:, 0], centre[:, 1], color=color, lw=1.5)
+        for box, style in ((traj[0], ":"), (traj[-1], "-")):
+            x1, y1, x2, y2 = box
+            ax.add_patch(plt.Rectangle((min(x1, x2), min(y1, y2)), abs(x2 - x1), abs(y2 - y1), fill=False,
+                                       ec=color, ls=style, lw=0.8))
+    ax.set(xlim=(0, 1), ylim=(0, 1), aspect="equal", xlabel="x", ylabel="y",
+           title=f"{title}\n(centre paths; dotted: first box, solid: last box)")
+    return save_figure(fig, path)
+
+
+def plot_track_window(window, path, title: str = "N-track window"):
+    """Ground-truth centre paths (lines) and detections coloured by their true source (dots)."""
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.5))
+    T = len(window.frames)
+    for n in range(window.tracks.shape[1]):
+        color = PALETTE[n % len(PALETTE)]
+        centre = (window.tracks[:, n, :2] + window.tracks[:, n, 2:]) / 2
+        det = window.detections[window.labels == n]
+        det_centre = (det[:, :2] + det[:, 2:]) / 2
+        t_det = np.nonzero(window.labels == n)[0]
+        axes[0].plot(centre[:, 0], centre[:, 1], color=color, lw=2, label=f"source {n}")
+        axes[0].scatter(det_centre[:, 0], det_centre[:, 1], color=color, s=10, alpha=0.7)
+        axes[1].plot(np.arange(T), centre[:, 0], color=color, lw=2)
+        axes[1].scatter(t_det, det_centre[:, 0], color=color, s=10, alpha=0.7)
+    missed = (~window.mask).sum()
+    axes[0].set(title=f"{title}: centres (x, y)", xlabel="x", ylabel="y")
+    axes[0].legend(fontsize=8)
+    axes[1].set(title=f"x over time ({missed} missed detections)", xlabel="frame", ylabel="x")
+    return save_figure(fig, path)
+
+
+def plot_spectrograms(signals: dict[str, np.ndarray], path, sample_rate: int = 16000):
+    """Log-power spectrograms (dB) of several signals, one panel each."""
+    from ppl_models.data.stft import HOP_LENGTH, power_spectrogram
+
+    fig, axes = plt.subplots(len(signals), 1, figsize=(9, 2.2 * len(signals)), squeeze=False)
+    for ax, (name, signal) in zip(axes[:, 0], signals.items()):
+        power = power_spectrogram(signal).numpy()
+        db = 10 * np.log10(power + 1e-10)
+        extent = (0, power.shape[1] * HOP_LENGTH / sample_rate, 0, sample_rate / 2000)
+        ax.imshow(db, origin="lower", aspect="auto", extent=extent, cmap="magma", vmin=db.max() - 80, vmax=db.max())
+        ax.set(title=name, ylabel="kHz")
+        ax.grid(False)
+    axes[-1, 0].set_xlabel("time (s)")
+    fig.tight_layout()
+    return save_figure(fig, path)
+
+
+def plot_elbo(history, path, title: str = "Training curve"):
+    """Negative ELBO per epoch (train, and validation when present)."""
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    ax.plot(history.train_loss, label="train")
+    if history.val_loss:
+        ax.plot(history.val_loss, label="validation")
+    ax.set(title=title, xlabel="epoch", ylabel="loss = -ELBO")
+    ax.legend()
+    return save_figure(fig, path)
+
+
+def plot_mixture_fit(data: np.ndarray, responsibilities: np.ndarray, locs: np.ndarray, true_locs, path,
+                     title: str = "Gaussian mixture fitted by SVI with enumerated assignments"):
+    """2-D points coloured by their responsibilities (RGB mix), fitted means (x) and true means (+)."""
+    fig, ax = plt.subplots(figsize=(6, 5.5))
+    colors = np.asarray(PALETTE[: responsibilities.shape[1]])
+    ax.scatter(data[:, 0], data[:, 1], c=np.clip(responsibilities @ colors, 0, 1), s=12, alpha=0.8)
+    ax.scatter(locs[:, 0], locs[:, 1], marker="x", s=150, c="k", label="fitted means")
+    if true_locs is not None:
+        ax.scatter(true_locs[:, 0], true_locs[:, 1], marker="+", s=150, c="r", label="true means")
+    ax.set(title=title + "\n(colour = posterior responsibilities from compute_marginals)")
+    ax.legend()
+    return save_figure(fig, path)
