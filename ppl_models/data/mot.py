@@ -94,6 +94,7 @@ def read_seqinfo(sequence_dir: str | os.PathLike) -> dict:
     if not ini.is_file():
         return {}
     parser = configparser.ConfigParser()
+    parser.optionxform = str  # keep the camelCase keys (imWidth, seqLength)
     parser.read(ini)
     section = parser["Sequence"] if parser.has_section("Sequence") else {}
     return {k: (int(v) if v.isdigit() else v) for k, v in section.items()}
