@@ -67,6 +67,8 @@ def plot_track_window(window, path, title: str = "N-track window"):
         axes[1].scatter(t_det, det_centre[:, 0], color=color, s=10, alpha=0.7)
     missed = (~window.mask).sum()
     axes[0].set(title=f"{title}: centres (x, y)", xlabel="x", ylabel="y")
+    if window.image_size != (1.0, 1.0):
+        axes[0].invert_yaxis()  # image coordinates: y points down
     axes[0].legend(fontsize=8)
     axes[1].set(title=f"x over time ({missed} missed detections)", xlabel="frame", ylabel="x")
     return save_figure(fig, path)

@@ -65,3 +65,13 @@ def test_windows_need_enough_tracks():
     assert len(build_track_windows(gt, num_tracks=1, length=60)) == 1
     with pytest.raises(ValueError, match="stride"):
         build_track_windows(gt, 1, 60, stride=0)
+
+
+def test_min_detection_rate_drops_tracks_no_detector_sees(venice):
+    gt, det = venice
+    every = build_track_windows(gt, 3, 60, detections=det)
+    kept = build_track_windows(gt, 3, 60, detections=det, min_detection_rate=0.8)
+    assert 0 < len(kept) < len(every)
+    for w in kept:
+        detection_rate = (w.labels[:, :, None] == np.arange(3)).any(axis=1).mean(axis=0)  # (N,)
+        assert detection_rate.min() >= 0.8

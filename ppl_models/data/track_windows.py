@@ -93,13 +93,15 @@ def _match_detections(tracks_xywh: np.ndarray, detections: MotRecords, match_iou
 def build_track_windows(gt: MotRecords, num_tracks: int = 3, length: int = 60, stride: int | None = None,
                         detections: MotRecords | None = None, match_iou: float = 0.5,
                         jitter: float = 0.05, miss_rate: float = 0.1, groups_per_window: int = 1,
-                        sequence: str = "", image_size: tuple[float, float] = (1.0, 1.0),
+                        min_detection_rate: float = 0.0, sequence: str = "", image_size: tuple[float, float] = (1.0, 1.0),
                         seed: int = 0) -> list[TrackWindow]:
     """All windows of ``length`` frames (every ``stride`` frames) with ``num_tracks`` tracks in every frame.
 
     With ``detections`` the observations are real detections matched to the tracks; without, they are
     simulated with ``jitter`` and ``miss_rate``. When more than N tracks qualify, ``groups_per_window``
     distinct groups of N are drawn at random (seeded), in the spirit of the paper's random 3-combinations.
+    A group in which some track is detected in fewer than ``min_detection_rate`` of the frames is dropped
+    (ground truth includes occluded people that no detector sees).
     """
     if num_tracks < 1 or length < 1:
         raise ValueError(f"num_tracks and length must be >= 1, got {num_tracks} and {length}")
@@ -130,6 +132,9 @@ def build_track_windows(gt: MotRecords, num_tracks: int = 3, length: int = 60, s
                 matched = [_match_detections(xywh[t], detections.at_frame(f), match_iou)
                            for t, f in enumerate(frames)]
                 boxes = xywh_to_xyxy(np.stack([m[0] for m in matched]))
-                det, mask, labels = _pack(boxes, np.stack([m[1] for m in matched]), rng)
+                detected = np.stack([m[1] for m in matched])  # (T, N)
+                if detected.mean(0).min() < min_detection_rate:
+                    continue
+                det, mask, labels = _pack(boxes, detected, rng)
             windows.append(TrackWindow(sequence, frames, group, tracks, det, mask, labels, tuple(image_size)))
     return windows

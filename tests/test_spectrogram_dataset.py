@@ -1,0 +1,42 @@
+import numpy as np
+import pytest
+import torch
+
+from conftest import shared
+from ppl_models.data.audio import load_audio, write_audio
+from ppl_models.data.spectrogram_dataset import SpectrogramSegments
+from ppl_models.data.stft import power_spectrogram, trim_silence
+from ppl_models.data.synthetic import speech_like
+
+
+@pytest.mark.parametrize("frames", [50, 100])
+def test_real_speech_folder_becomes_fixed_length_segments(frames):
+    folder = shared("pyroomacoustics_samples", "speech")
+    data = SpectrogramSegments(folder, segment_frames=frames)
+    assert data[0].shape == (frames, 513) and data[0].dtype == torch.float32
+    # the first segment is exactly the first frames of the trimmed utterance's power spectrogram
+    path, start = data.origins[0]
+    assert start == 0
+    expected = power_spectrogram(trim_silence(load_audio(path))).T[:frames]
+    torch.testing.assert_close(data[0], expected)
+    files = sorted(folder.glob("*.wav"))
+    assert len(data) == sum(power_spectrogram(trim_silence(load_audio(f))).shape[1] // frames for f in files)
+
+
+def test_segment_count_and_no_overlap(tmp_path):
+    lengths = [2.0, 3.1, 0.5]
+    for i, seconds in enumerate(lengths):
+        write_audio(tmp_path / f"utt{i}.wav", np.pad(speech_like(seconds, seed=i), 2000))
+    data = SpectrogramSegments(tmp_path, segment_frames=50, trim_db=None)
+    n_frames = [len(np.pad(speech_like(s, seed=i), 2000)) // 256 + 1 for i, s in enumerate(lengths)]
+    assert len(data) == sum(n // 50 for n in n_frames)
+    starts = [s for p, s in data.origins if p.name == "utt1.wav"]
+    assert starts == list(range(0, 50 * len(starts), 50))
+
+
+def test_empty_folder_and_short_audio_are_errors(tmp_path):
+    with pytest.raises(ValueError, match="no audio files"):
+        SpectrogramSegments(tmp_path)
+    write_audio(tmp_path / "short.wav", speech_like(0.3, seed=0))
+    with pytest.raises(ValueError, match="shorter than 100 frames"):
+        SpectrogramSegments(tmp_path, segment_frames=100)
