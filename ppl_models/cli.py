@@ -85,9 +85,11 @@ def cmd_score_audio(args) -> int:
     from ppl_models.data.audio import load_audio
     from ppl_models.metrics.audio import pesq_score, score
 
+    from tqdm.auto import tqdm
+
+    pairs = _pair_files(Path(args.ref), Path(args.est), Path(args.mixture) if args.mixture else None)
     rows = {}
-    for name, ref_path, est_path, mix_path in _pair_files(Path(args.ref), Path(args.est),
-                                                          Path(args.mixture) if args.mixture else None):
+    for name, ref_path, est_path, mix_path in tqdm(pairs, desc="scoring", unit="file", disable=len(pairs) < 3):
         ref, est = load_audio(ref_path), load_audio(est_path)
         row = score(ref, est)
         if args.narrow_band:
