@@ -1,0 +1,37 @@
+"""The DVAE family as Pyro model/guide pairs: VAE, DKF, VRNN, SRNN, RVAE (causal and non-causal)."""
+
+from __future__ import annotations
+
+from ppl_models.dvae.base import DVAE
+from ppl_models.dvae.dkf import DKF
+from ppl_models.dvae.rvae import RVAE
+from ppl_models.dvae.srnn import SRNN
+from ppl_models.dvae.vae import VAE
+from ppl_models.dvae.vrnn import VRNN
+
+MODELS = {"vae": VAE, "dkf": DKF, "vrnn": VRNN, "srnn": SRNN, "rvae": RVAE}
+
+# Sizes of the reference implementations: trajectories (4-D boxes; SRNN with LSTM(8), 4-D latent) and
+# speech (513-bin power spectrograms; RVAE with LSTM(128), 16-D latent).
+PRESETS = {
+    "trajectory": dict(x_dim=4, z_dim=4, likelihood="gaussian", hidden=16, rnn_dim=8),
+    "speech": dict(x_dim=513, z_dim=16, likelihood="power", hidden=128, rnn_dim=128),
+}
+
+
+def build_dvae(name: str, kind: str = "trajectory", **overrides) -> DVAE:
+    """A DVAE by name (``rvae-noncausal`` for the non-causal RVAE) with the preset sizes of ``kind``."""
+    key = name.lower()
+    causal = not key.endswith("-noncausal")
+    key = key.removesuffix("-noncausal").removesuffix("-causal")
+    if key not in MODELS:
+        raise ValueError(f"unknown DVAE {name!r}; known: {', '.join(MODELS)} (and rvae-noncausal)")
+    if kind not in PRESETS:
+        raise ValueError(f"kind must be one of {', '.join(PRESETS)}, got {kind!r}")
+    config = {**PRESETS[kind], **overrides}
+    if key == "rvae":
+        config["causal"] = causal
+    return MODELS[key](**config)
+
+
+__all__ = ["DVAE", "DKF", "RVAE", "SRNN", "VAE", "VRNN", "MODELS", "PRESETS", "build_dvae"]

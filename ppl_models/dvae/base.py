@@ -1,0 +1,138 @@
+r"""The interface shared by every DVAE in the zoo (Girin et al., "Dynamical Variational Autoencoders: A
+Comprehensive Review", 2021): a sequence prior p(x_{1:T}, z_{1:T}) and an encoder q(z_{1:T} | x_{1:T}).
+
+A subclass says three things, each computed from whole sequences at once (teacher forcing):
+
+* ``prior_latent(x)``  -> the prior of z: ``None`` for N(0, I) frames, or (cell, rnn_ctx, head_ctx)
+* ``guide_latent(x)``  -> the encoder's (cell, rnn_ctx, head_ctx)
+* ``decoder_params(z, x)`` -> the parameters of p(x_t | z_{<=t}, x_{<t}) for every frame, shape (B, T, P)
+
+and the base class builds from them
+
+* ``model(x)`` / ``guide(x)``: the fast path, one Pyro site per sequence for z and one for x;
+* ``model_markov(x)`` / ``guide_markov(x)``: the readable form, one site per frame inside ``pyro.markov``;
+* ``reconstruct(x)`` (encoder mean path, then decoder mean) and ``generate`` (subclasses with an
+  autoregressive decoder override it).
+
+The ELBO is E_q[log p(x | z) + log p(z) - log q(z | x)]; ``annealing`` scales the z terms of both model and
+guide with ``poutine.scale`` — the KL warm-up of the DVAE papers.
+"""
+
+from __future__ import annotations
+
+import pyro
+import pyro.distributions as dist
+import torch
+from pyro import poutine
+from torch import nn
+
+from ppl_models.dvae.likelihoods import Likelihood
+from ppl_models.dvae.sequence import LatentSequence
+
+
+class DVAE(nn.Module):
+    name = "dvae"
+    max_plate_nesting = 1
+
+    def __init__(self, x_dim: int, z_dim: int, likelihood: str = "gaussian"):
+        super().__init__()
+        self.x_dim, self.z_dim = x_dim, z_dim
+        self.likelihood = Likelihood(likelihood, x_dim)
+        self.guides = {"encoder": self.guide, "markov": self.guide_markov}
+
+    # ----------------------------------------------------------------------------- hooks for subclasses
+    def prior_latent(self, x):
+        return None
+
+    def guide_latent(self, x):
+        raise NotImplementedError
+
+    def decoder_params(self, z, x):
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------------------------------ helpers
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """Encoder input: log-power for spectrograms (dynamic range of speech), x itself for boxes."""
+        return torch.log(x + 1e-8) if self.likelihood.kind == "power" else x
+
+    @staticmethod
+    def shift(x: torch.Tensor) -> torch.Tensor:
+        """x_{t-1} for every t, with x_0 = 0: (B, T, D) -> (B, T, D)."""
+        return torch.cat([torch.zeros_like(x[:, :1]), x[:, :-1]], dim=1)
+
+    def latent(self, spec, batch: int, length: int, device) -> dist.TorchDistribution:
+        if spec is None:
+            return dist.Normal(torch.zeros(batch, length, self.z_dim, device=device), 1.0).to_event(2)
+        cell, rnn_ctx, head_ctx = spec
+        return LatentSequence(cell, batch, length, rnn_ctx, head_ctx, device=device)
+
+    @staticmethod
+    def frame_params(spec, z_prev, t, state):
+        """(loc, scale, state) of z_t for the readable per-frame form."""
+        if spec is None:
+            return torch.zeros_like(z_prev), torch.ones_like(z_prev), None
+        cell, rnn_ctx, head_ctx = spec
+        return cell.step(z_prev, None if rnn_ctx is None else rnn_ctx[:, t],
+                         None if head_ctx is None else head_ctx[:, t], state)
+
+    # ------------------------------------------------------------------------------ fast path (training)
+    def model(self, x: torch.Tensor, annealing: float = 1.0):
+        """x: (B, T, x_dim). One site for z_{1:T} (teacher-forced log-density) and one for x_{1:T}."""
+        pyro.module(self.name, self)
+        B, T, _ = x.shape
+        with pyro.plate("sequences", B, device=x.device):
+            with poutine.scale(scale=annealing):
+                z = pyro.sample("z", self.latent(self.prior_latent(x), B, T, x.device))  # (B, T, z_dim)
+            pyro.sample("x", self.likelihood(self.decoder_params(z, x)).to_event(2), obs=x)
+
+    def guide(self, x: torch.Tensor, annealing: float = 1.0):
+        pyro.module(self.name, self)
+        B, T, _ = x.shape
+        with pyro.plate("sequences", B, device=x.device):
+            with poutine.scale(scale=annealing):
+                pyro.sample("z", self.latent(self.guide_latent(x), B, T, x.device))
+
+    # ---------------------------------------------------------------------- readable form (one site a frame)
+    def model_markov(self, x: torch.Tensor, annealing: float = 1.0):
+        pyro.module(self.name, self)
+        B, T, _ = x.shape
+        spec = self.prior_latent(x)
+        z_prev, state, zs = torch.zeros(B, self.z_dim, device=x.device), None, []
+        with pyro.plate("sequences", B, device=x.device):
+            for t in pyro.markov(range(T)):
+                loc, scale, state = self.frame_params(spec, z_prev, t, state)
+                with poutine.scale(scale=annealing):
+                    z_prev = pyro.sample(f"z_{t}", dist.Normal(loc, scale).to_event(1))
+                zs.append(z_prev)
+            params = self.decoder_params(torch.stack(zs, dim=1), x)
+            for t in pyro.markov(range(T)):
+                pyro.sample(f"x_{t}", self.likelihood(params[:, t]).to_event(1), obs=x[:, t])
+
+    def guide_markov(self, x: torch.Tensor, annealing: float = 1.0):
+        pyro.module(self.name, self)
+        B, T, _ = x.shape
+        spec = self.guide_latent(x)
+        z_prev, state = torch.zeros(B, self.z_dim, device=x.device), None
+        with pyro.plate("sequences", B, device=x.device):
+            for t in pyro.markov(range(T)):
+                loc, scale, state = self.frame_params(spec, z_prev, t, state)
+                with poutine.scale(scale=annealing):
+                    z_prev = pyro.sample(f"z_{t}", dist.Normal(loc, scale).to_event(1))
+
+    # --------------------------------------------------------------------------------- using the model
+    @torch.no_grad()
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """The encoder's mean path z_t = loc_t (frame by frame), (B, T, z_dim)."""
+        q = self.latent(self.guide_latent(x), x.shape[0], x.shape[1], x.device)
+        return q.mean_path() if isinstance(q, LatentSequence) else q.mean
+
+    @torch.no_grad()
+    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
+        """E[x_t | z, x_{<t}] with z the encoder's mean path: boxes, or the power variance v for speech."""
+        return self.likelihood.mean(self.decoder_params(self.encode(x), x))
+
+    @torch.no_grad()
+    def generate(self, length: int, num: int = 1, device=None) -> torch.Tensor:
+        """Sequences from the prior (decoder means), for models whose decoder does not read past x."""
+        z = self.latent(self.prior_latent(None), num, length, device).sample()
+        return self.likelihood.mean(self.decoder_params(z, None))

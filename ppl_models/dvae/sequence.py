@@ -1,0 +1,102 @@
+r"""A whole latent sequence z_{1:T} as one Pyro sample site: the fast path of every DVAE.
+
+A DVAE latent (prior or posterior) is autoregressive Gaussian,
+
+    h_t = RNN(h_{t-1}, [z_{t-1}, a_t])                          (optional recurrence)
+    z_t ~ N(loc_t, scale_t^2),  (loc_t, scale_t) = head([h_t, z_{t-1}, c_t])
+
+with contexts a_t, c_t computed from the observations beforehand. :class:`GaussianCell` holds the RNN and
+the head; :class:`LatentSequence` is the distribution of z_{1:T}: ``rsample`` runs the cell frame by frame
+(each z_t needs z_{t-1}), while ``log_prob`` is teacher-forced — given the whole z it feeds z_{0:T-1} to the
+RNN in one cuDNN call and scores all frames at once. One site per sequence instead of one per frame is
+what keeps Pyro's per-site overhead off the training path (see DESIGN notes).
+"""
+
+from __future__ import annotations
+
+import torch
+from pyro.distributions import Normal, TorchDistribution, constraints
+from torch import nn
+
+from ppl_models.nn import GaussianHead
+
+
+class GaussianCell(nn.Module):
+    """(loc_t, scale_t) of z_t from z_{t-1}, an optional RNN over [z_{t-1}, a_t], and a context c_t.
+
+    ``rnn`` may be passed in to share one recurrence between a prior and a guide (VRNN).
+    """
+
+    def __init__(self, z_dim: int, head_ctx_dim: int = 0, rnn_ctx_dim: int = 0, rnn_dim: int = 0,
+                 use_z_prev: bool = True, hidden: int | None = None, rnn: nn.LSTM | None = None):
+        super().__init__()
+        self.z_dim, self.use_z_prev = z_dim, use_z_prev
+        self.rnn = rnn if rnn is not None else (nn.LSTM(z_dim + rnn_ctx_dim, rnn_dim, batch_first=True)
+                                                if rnn_dim else None)
+        rnn_out = self.rnn.hidden_size if self.rnn is not None else 0
+        head_in = rnn_out + (z_dim if use_z_prev else 0) + head_ctx_dim
+        if head_in == 0:
+            raise ValueError("a GaussianCell needs at least one input (z_prev, an RNN or a context)")
+        self.head = GaussianHead(head_in, z_dim, hidden)
+
+    def _head(self, h, z_prev, head_ctx):
+        parts = [p for p, use in ((h, h is not None), (z_prev, self.use_z_prev), (head_ctx, head_ctx is not None))
+                 if use]
+        return self.head(torch.cat(parts, dim=-1))
+
+    def teacher_forced(self, z_prev, rnn_ctx=None, head_ctx=None):
+        """All frames at once from the known z_{0:T-1}: (B, T, Dz) -> loc, scale (B, T, Dz)."""
+        h = None
+        if self.rnn is not None:
+            h, _ = self.rnn(z_prev if rnn_ctx is None else torch.cat([z_prev, rnn_ctx], dim=-1))
+        return self._head(h, z_prev, head_ctx)
+
+    def step(self, z_prev, rnn_ctx=None, head_ctx=None, state=None):
+        """One frame: (B, Dz) -> loc, scale (B, Dz), new RNN state."""
+        h = None
+        if self.rnn is not None:
+            inp = z_prev if rnn_ctx is None else torch.cat([z_prev, rnn_ctx], dim=-1)
+            out, state = self.rnn(inp.unsqueeze(1), state)
+            h = out.squeeze(1)
+        return (*self._head(h, z_prev, head_ctx), state)
+
+
+class LatentSequence(TorchDistribution):
+    """z_{1:T} from a :class:`GaussianCell`; batch shape (B,), event shape (T, Dz). z_0 = 0."""
+
+    arg_constraints = {}
+    support = constraints.independent(constraints.real, 2)
+    has_rsample = True
+
+    def __init__(self, cell: GaussianCell, batch_size: int, length: int, rnn_ctx=None, head_ctx=None,
+                 device=None, validate_args=False):
+        self.cell, self.rnn_ctx, self.head_ctx = cell, rnn_ctx, head_ctx
+        self.device = device
+        super().__init__(torch.Size([batch_size]), torch.Size([length, cell.z_dim]), validate_args=validate_args)
+
+    def _ctx(self, ctx, t):
+        return None if ctx is None else ctx[:, t]
+
+    def rsample(self, sample_shape=torch.Size(), noise: bool = True):
+        if sample_shape != torch.Size():
+            raise NotImplementedError("LatentSequence draws one sequence per batch element")
+        B, (T, D) = self.batch_shape[0], self.event_shape
+        z_prev, state, zs = torch.zeros(B, D, device=self.device), None, []
+        for t in range(T):
+            loc, scale, state = self.cell.step(z_prev, self._ctx(self.rnn_ctx, t), self._ctx(self.head_ctx, t), state)
+            z_prev = loc + scale * torch.randn_like(loc) if noise else loc
+            zs.append(z_prev)
+        return torch.stack(zs, dim=1)
+
+    def mean_path(self):
+        """z_t = loc_t frame by frame (no noise): the 'mean' sequence used to reconstruct."""
+        return self.rsample(noise=False)
+
+    def params(self, z):
+        """Teacher-forced (loc, scale) for every frame of a given z (B, T, Dz)."""
+        z_prev = torch.cat([torch.zeros_like(z[:, :1]), z[:, :-1]], dim=1)
+        return self.cell.teacher_forced(z_prev, self.rnn_ctx, self.head_ctx)
+
+    def log_prob(self, z):
+        loc, scale = self.params(z)
+        return Normal(loc, scale).log_prob(z).sum((-1, -2))

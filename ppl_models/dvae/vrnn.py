@@ -1,0 +1,55 @@
+r"""Variational RNN (Chung et al., 2015; DVAE review sec. 7): one recurrence carries both x and z.
+
+    h_t = LSTM(h_{t-1}, [z_{t-1}, phi(x_{t-1})])
+    z_t | h_t ~ N(mu(h_t), diag sigma^2(h_t))          x_t | z_t, h_t ~ p(x_t; dec(z_t, h_t))
+    q(z_t | h_t, x_t) = N(mu'(h_t, phi(x_t)), ...)    (the guide shares h_t: the same LSTM object)
+
+    x_{t-1}, z_{t-1} --> h_t --> z_t --> x_t
+                          |_____________^
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ppl_models.dvae.base import DVAE
+from ppl_models.dvae.sequence import GaussianCell
+from ppl_models.nn import mlp
+
+
+class VRNN(DVAE):
+    name = "vrnn"
+
+    def __init__(self, x_dim: int, z_dim: int, likelihood: str = "gaussian", hidden: int = 64, rnn_dim: int = 64, **_):
+        super().__init__(x_dim, z_dim, likelihood)
+        self.phi_x = mlp([x_dim, hidden, hidden])
+        self.rnn = nn.LSTM(z_dim + hidden, rnn_dim, batch_first=True)
+        self.prior_cell = GaussianCell(z_dim, rnn_ctx_dim=hidden, use_z_prev=False, hidden=hidden, rnn=self.rnn)
+        self.encoder = GaussianCell(z_dim, rnn_ctx_dim=hidden, head_ctx_dim=hidden, use_z_prev=False, hidden=hidden,
+                                    rnn=self.rnn)
+        self.decoder = mlp([z_dim + rnn_dim, hidden, hidden, self.likelihood.param_dim])
+
+    def prior_latent(self, x):
+        return self.prior_cell, self.shift(self.phi_x(self.features(x))), None
+
+    def guide_latent(self, x):
+        fx = self.phi_x(self.features(x))
+        return self.encoder, self.shift(fx), fx
+
+    def decoder_params(self, z, x):
+        h, _ = self.rnn(torch.cat([self.shift(z), self.shift(self.phi_x(self.features(x)))], dim=-1))
+        return self.decoder(torch.cat([z, h], dim=-1))
+
+    @torch.no_grad()
+    def generate(self, length: int, num: int = 1, device=None) -> torch.Tensor:
+        x_prev = torch.zeros(num, self.x_dim, device=device)
+        z_prev, state, xs = torch.zeros(num, self.z_dim, device=device), None, []
+        for _ in range(length):
+            out, state = self.rnn(torch.cat([z_prev, self.phi_x(self.features(x_prev))], -1).unsqueeze(1), state)
+            h = out.squeeze(1)
+            loc, scale = self.prior_cell.head(h)
+            z_prev = loc + scale * torch.randn_like(loc)
+            x_prev = self.likelihood.mean(self.decoder(torch.cat([z_prev, h], dim=-1)))
+            xs.append(x_prev)
+        return torch.stack(xs, dim=1)
