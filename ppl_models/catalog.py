@@ -21,6 +21,15 @@ CATALOG: tuple[Entry, ...] = (
     Entry("gmm", "teaching", ("map", "meanfield"),
           "Gaussian mixture with enumerated assignments: the smallest assignment model",
           "ppl_models.toy.gmm"),
+    Entry("vae", "DVAE", ("encoder", "markov"), "frame-wise VAE, the no-dynamics baseline", "ppl_models.dvae.vae"),
+    Entry("dkf", "DVAE", ("encoder", "markov"), "deep Kalman filter: a Markov chain of latents",
+          "ppl_models.dvae.dkf"),
+    Entry("vrnn", "DVAE", ("encoder", "markov"), "variational RNN: one recurrence over x and z",
+          "ppl_models.dvae.vrnn"),
+    Entry("srnn", "DVAE", ("encoder", "markov"), "stochastic RNN: deterministic RNN on x feeding a latent chain",
+          "ppl_models.dvae.srnn"),
+    Entry("rvae", "DVAE", ("encoder", "markov"), "recurrent VAE, causal (rvae) or non-causal (rvae-noncausal)",
+          "ppl_models.dvae.rvae"),
 )
 
 

@@ -50,6 +50,37 @@ def cmd_demo(args) -> int:
     return 0
 
 
+# ------------------------------------------------------------------------------- train-prior, resynth
+def cmd_train_prior(args) -> int:
+    from ppl_models.dvae.train import train_prior
+    from ppl_models.infer import resolve_device
+
+    dvae, history = train_prior(args.kind, args.model, args.out, data=args.data, epochs=args.epochs,
+                                batch_size=args.batch_size, lr=args.lr, warmup_epochs=args.warmup,
+                                device=resolve_device(args.device), resume=args.resume, seed=args.seed)
+    val = f", validation {history.val_loss[-1]:.4g}" if history.val_loss else ""
+    print(f"{args.model} ({args.kind}) trained for {history.epochs} epochs: loss {history.train_loss[-1]:.4g}{val};"
+          f" checkpoint {args.out}")
+    return 0
+
+
+def cmd_resynth(args) -> int:
+    from ppl_models.data.audio import list_audio_files, load_audio, write_audio
+    from ppl_models.dvae.resynthesis import resynthesize
+    from ppl_models.dvae.train import load_prior
+    from ppl_models.infer import resolve_device
+
+    device = resolve_device(args.device)
+    dvae = load_prior(args.prior, device)
+    source, out = Path(args.input), Path(args.out)
+    jobs = ([(f, out / f.relative_to(source).with_suffix(".wav")) for f in list_audio_files(source)]
+            if source.is_dir() else [(source, out)])
+    for src, dst in jobs:
+        write_audio(dst, resynthesize(dvae, load_audio(src), device).numpy())
+        print(f"{src} -> {dst}")
+    return 0
+
+
 # --------------------------------------------------------------------------------------- score-audio
 def _pair_files(ref: Path, est: Path, mixture: Path | None):
     """[(name, ref_file, est_file, mixture_file | None)], matching folders' files by name without suffix."""
@@ -184,6 +215,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     _common(p)
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("train-prior", help="pre-train a DVAE sequence prior (trajectories or speech)",
+                       description="Train a DVAE by SVI with a linear KL warm-up, writing a checkpoint every epoch "
+                                   "(atomically; --resume continues an interrupted run).")
+    p.add_argument("--kind", choices=["trajectory", "speech"], required=True, help="what the prior models")
+    p.add_argument("--model", required=True, help="vae, dkf, vrnn, srnn, rvae or rvae-noncausal")
+    p.add_argument("--data", default="synthetic", help="'synthetic' or a folder of utterances (speech)")
+    p.add_argument("--out", required=True, help="checkpoint file to write")
+    p.add_argument("--epochs", type=int, default=50, help="training epochs (default: 50)")
+    p.add_argument("--batch-size", type=int, default=32, help="sequences per step (default: 32)")
+    p.add_argument("--lr", type=float, default=1e-3, help="ClippedAdam learning rate (default: 1e-3)")
+    p.add_argument("--warmup", type=int, default=10, help="KL warm-up epochs (default: 10)")
+    p.add_argument("--resume", action="store_true", help="continue from --out if it exists")
+    _common(p)
+    p.set_defaults(func=cmd_train_prior)
+
+    p = sub.add_parser("resynth", help="analysis-resynthesis of speech through a speech prior",
+                       description="Encode and decode the power spectrogram with a speech prior and resynthesise "
+                                   "with the input phase. IN and --out: files, or folders (same names).")
+    p.add_argument("input", metavar="IN", help="a wav/flac file or a folder of them")
+    p.add_argument("--prior", required=True, help="a speech-prior checkpoint (train-prior --kind speech)")
+    p.add_argument("--out", required=True, help="output wav, or output folder when IN is a folder")
+    _common(p)
+    p.set_defaults(func=cmd_resynth)
 
     p = sub.add_parser("score-audio", help="SI-SDR, RMSE, PESQ and ESTOI of estimates against references",
                        description="Score estimated audio against clean references (files, or folders whose "

@@ -21,7 +21,7 @@ def run(capsys, *argv):
 
 def test_every_command_has_help_with_seed(capsys):
     commands = build_parser()._subparsers._group_actions[0].choices
-    assert {"list", "demo", "score-audio", "score-mot"} <= set(commands)
+    assert {"list", "demo", "score-audio", "score-mot", "train-prior", "resynth"} <= set(commands)
     for name in commands:
         with pytest.raises(SystemExit) as exit_info:
             main([name, "--help"])
@@ -34,6 +34,8 @@ def test_every_command_has_help_with_seed(capsys):
 def test_list_names_each_model_once(capsys):
     code, out, _ = run(capsys, "list")
     assert code == 0 and out.count("gmm ") == 1 and "enumerated" in out
+    for name in ("vae", "dkf", "vrnn", "srnn", "rvae"):
+        assert out.count(f"\n{name} ") == 1
 
 
 def test_score_audio_reproduces_the_pesq_reference(capsys):
@@ -113,3 +115,29 @@ def test_device_cuda_without_gpu_is_a_clear_error(tmp_path, capsys):
 def test_python_dash_m_entry_point():
     out = subprocess.run([sys.executable, "-m", "ppl_models", "list"], capture_output=True, text=True, check=True)
     assert "gmm" in out.stdout
+
+
+def test_train_prior_then_resynth_and_wrong_prior_kind(tmp_path, capsys):
+    ckpt = tmp_path / "rvae.pt"
+    code, out, _ = run(capsys, "train-prior", "--kind", "speech", "--model", "rvae", "--out", str(ckpt),
+                       "--epochs", "2")
+    assert code == 0 and ckpt.is_file() and "trained for 2 epochs" in out
+    write_audio(tmp_path / "in.wav", np.random.default_rng(0).standard_normal(8000).astype(np.float32) * 0.1)
+    code, _, _ = run(capsys, "resynth", str(tmp_path / "in.wav"), "--prior", str(ckpt), "--out", str(tmp_path / "o.wav"))
+    from ppl_models.data.audio import load_audio
+    assert code == 0 and len(load_audio(tmp_path / "o.wav")) == 8000
+    traj = tmp_path / "srnn.pt"
+    assert run(capsys, "train-prior", "--kind", "trajectory", "--model", "srnn", "--out", str(traj),
+               "--epochs", "1")[0] == 0
+    code, _, err = run(capsys, "resynth", str(tmp_path / "in.wav"), "--prior", str(traj), "--out", str(tmp_path / "x.wav"))
+    assert code == 2 and "needs a speech prior" in err
+    code, _, err = run(capsys, "train-prior", "--kind", "trajectory", "--model", "lstm", "--out", str(traj))
+    assert code == 2 and "unknown DVAE 'lstm'" in err
+
+
+def test_train_prior_resume_refuses_another_model(tmp_path, capsys):
+    ckpt = tmp_path / "p.pt"
+    assert run(capsys, "train-prior", "--kind", "trajectory", "--model", "vae", "--out", str(ckpt), "--epochs", "1")[0] == 0
+    code, _, err = run(capsys, "train-prior", "--kind", "trajectory", "--model", "srnn", "--out", str(ckpt),
+                       "--epochs", "2", "--resume")
+    assert code == 2 and "holds model 'dvae-vae', not 'dvae-srnn'" in err

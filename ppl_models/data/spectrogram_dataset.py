@@ -19,6 +19,17 @@ from ppl_models.data.audio import list_audio_files, load_audio
 from ppl_models.data.stft import power_spectrogram, trim_silence
 
 
+def segments_of(signals, segment_frames: int) -> torch.Tensor:
+    """Non-overlapping (segment_frames, F) power segments of in-memory signals, stacked."""
+    segments = []
+    for signal in signals:
+        power = power_spectrogram(signal).T  # (T, F)
+        segments += [power[s:s + segment_frames] for s in range(0, power.shape[0] - segment_frames + 1, segment_frames)]
+    if not segments:
+        raise ValueError(f"every signal is shorter than {segment_frames} frames")
+    return torch.stack(segments)
+
+
 class SpectrogramSegments(Dataset):
     """Fixed-length |STFT|^2 segments, shape (segment_frames, 513), from a folder or a list of files."""
 

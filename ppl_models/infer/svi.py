@@ -70,13 +70,15 @@ def train_svi(model: Callable, guide: Callable, train_batches: Iterable, *, epoc
               loss=None, optimizer=None, val_batches: Iterable | None = None, patience: int | None = None,
               min_delta: float = 0.0, modules: dict[str, nn.Module] | None = None, name: str = "model",
               config: dict | None = None, checkpoint: str | os.PathLike | None = None, resume: bool = False,
-              progress: bool = True, on_epoch: Callable[[int, History], None] | None = None) -> History:
+              progress: bool = True, on_epoch: Callable[[int, History], None] | None = None,
+              step_kwargs: Callable[[int], dict] | None = None) -> History:
     """Fit ``guide`` (and the model's parameters) by SVI; return the loss history.
 
     ``train_batches``/``val_batches``: re-iterable collections (a list, a DataLoader) of batches; a batch is
     a tuple of arguments for ``model``/``guide`` or a single tensor. ``loss`` defaults to ``Trace_ELBO()``
     (pass ``TraceEnum_ELBO`` for enumerated models), ``optimizer`` to Adam(1e-3). ``modules`` and ``config``
-    go into the checkpoint and are checked on ``resume``.
+    go into the checkpoint and are checked on ``resume``. ``step_kwargs(epoch)`` gives keyword arguments
+    for the training steps of that epoch (e.g. the KL ``annealing`` factor of a warm-up).
     """
     loss = Trace_ELBO() if loss is None else loss
     optimizer = make_optimizer() if optimizer is None else optimizer
@@ -96,7 +98,8 @@ def train_svi(model: Callable, guide: Callable, train_batches: Iterable, *, epoc
     bar = tqdm(range(start, epochs), desc=f"train {name}", disable=not progress, unit="epoch", mininterval=1.0,
                initial=start, total=epochs)
     for epoch in bar:
-        train = [svi.step(*_as_args(b)) for b in train_batches]
+        kwargs = step_kwargs(epoch) if step_kwargs is not None else {}
+        train = [svi.step(*_as_args(b), **kwargs) for b in train_batches]
         history.train_loss.append(sum(train) / max(len(train), 1))
         if val_batches is not None:
             val = [svi.evaluate_loss(*_as_args(b)) for b in val_batches]
