@@ -47,6 +47,8 @@ def cmd_demo(args) -> int:
           f" ESTOI {noisy['estoi']:.3f}")
     print(f"  enumerated GMM: MAP assignment accuracy {gmm['map_accuracy']:.3f}, "
           f"largest error on a mean {gmm['max_mean_error']:.3f}")
+    rs = summary["dvae"]["rvae_resynthesis"]
+    print(f"  small RVAE speech prior, resynthesis of unseen speech-like audio: SI-SDR {rs['si_sdr']:.2f} dB")
     return 0
 
 
