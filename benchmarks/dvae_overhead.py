@@ -1,0 +1,90 @@
+"""One SVI step of each DVAE in Pyro (fast path, and the per-frame pyro.markov form) against the same ELBO
+written in plain PyTorch on the same modules and batch, in one run.
+
+The plain version draws z from the same encoder (``LatentSequence.rsample``), scores log q(z|x), log p(z)
+and log p(x|z) with the same distributions, and takes an Adam step: what Pyro adds is only its tracing and
+bookkeeping. Before timing, the script checks that Pyro's ELBO and the plain one agree on the same draw.
+
+    python benchmarks/dvae_overhead.py --device cpu --kind speech --batch 32 --frames 100
+"""
+
+import argparse
+import statistics
+import time
+
+import pyro
+import torch
+from pyro import poutine
+from pyro.infer import SVI, Trace_ELBO
+
+from ppl_models.dvae import build_dvae
+from ppl_models.infer import resolve_device
+
+
+def plain_elbo(dvae, x, z=None):
+    """E_q[log p(x|z) + log p(z) - log q(z|x)] with one draw, in plain PyTorch (sum over the batch)."""
+    B, T, _ = x.shape
+    q = dvae.latent(dvae.guide_latent(x), B, T, x.device)
+    z = q.rsample() if z is None else z
+    p = dvae.latent(dvae.prior_latent(x), B, T, x.device)
+    log_lik = dvae.likelihood(dvae.decoder_params(z, x)).log_prob(x).sum()
+    return log_lik + p.log_prob(z).sum() - q.log_prob(z).sum()
+
+
+def timed(step, device, repeats):
+    for _ in range(3):
+        step()
+    times = []
+    for _ in range(repeats):
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        step()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times) * 1e3
+
+
+def main(args):
+    device = resolve_device(args.device)
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
+    print(f"{name} | torch {torch.__version__} | pyro {pyro.__version__} | {args.kind}, batch {args.batch}, "
+          f"{args.frames} frames")
+    print(f"{'model':<15} {'pyro fast':>10} {'pyro markov':>12} {'plain torch':>12} {'fast/plain':>11}")
+    for model in args.models:
+        torch.manual_seed(0)
+        pyro.clear_param_store()
+        dvae = build_dvae(model, args.kind).to(device)
+        x_dim = dvae.x_dim
+        x = (torch.rand(args.batch, args.frames, x_dim, device=device) ** 4 + 1e-6 if args.kind == "speech"
+             else torch.randn(args.batch, args.frames, x_dim, device=device))
+        z = poutine.trace(dvae.guide).get_trace(x).nodes["z"]["value"].detach()
+        cond = {"z": z}
+        pyro_elbo = (poutine.trace(poutine.condition(dvae.model, cond)).get_trace(x).log_prob_sum()
+                     - poutine.trace(poutine.condition(dvae.guide, cond)).get_trace(x).log_prob_sum())
+        torch.testing.assert_close(pyro_elbo, plain_elbo(dvae, x, z), rtol=1e-4, atol=1e-2)
+        fast = SVI(dvae.model, dvae.guide, pyro.optim.Adam({"lr": 1e-4}), Trace_ELBO())
+        markov = SVI(dvae.model_markov, dvae.guide_markov, pyro.optim.Adam({"lr": 1e-4}), Trace_ELBO())
+        optim = torch.optim.Adam(dvae.parameters(), lr=1e-4)
+
+        def plain_step():
+            optim.zero_grad()
+            (-plain_elbo(dvae, x)).backward()
+            optim.step()
+
+        t_fast = timed(lambda: fast.step(x), device, args.repeats)
+        t_markov = timed(lambda: markov.step(x), device, max(3, args.repeats // 5))
+        t_plain = timed(plain_step, device, args.repeats)
+        print(f"{model:<15} {t_fast:>10.2f} {t_markov:>12.2f} {t_plain:>12.2f} {t_fast / t_plain:>11.2f}")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--kind", choices=["trajectory", "speech"], default="speech")
+    parser.add_argument("--models", nargs="+", default=["vae", "dkf", "vrnn", "srnn", "rvae", "rvae-noncausal"])
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--frames", type=int, default=100)
+    parser.add_argument("--repeats", type=int, default=20)
+    main(parser.parse_args())
