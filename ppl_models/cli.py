@@ -9,6 +9,7 @@ import argparse
 import json
 import logging
 import math
+import os
 import sys
 from pathlib import Path
 
@@ -61,8 +62,9 @@ def cmd_train_prior(args) -> int:
                                 batch_size=args.batch_size, lr=args.lr, warmup_epochs=args.warmup,
                                 device=resolve_device(args.device), resume=args.resume, seed=args.seed)
     val = f", validation {history.val_loss[-1]:.4g}" if history.val_loss else ""
-    print(f"{args.model} ({args.kind}) trained for {history.epochs} epochs: loss {history.train_loss[-1]:.4g}{val};"
-          f" checkpoint {args.out}")
+    if int(os.environ.get("RANK", "0")) == 0:  # under torchrun, one report
+            print(f"{args.model} ({args.kind}) trained for {history.epochs} epochs: loss "
+              f"{history.train_loss[-1]:.4g}{val}; checkpoint {args.out}")
     return 0
 
 
@@ -220,7 +222,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train-prior", help="pre-train a DVAE sequence prior (trajectories or speech)",
                        description="Train a DVAE by SVI with a linear KL warm-up, writing a checkpoint every epoch "
-                                   "(atomically; --resume continues an interrupted run).")
+                                   "(atomically; --resume continues an interrupted run). Data-parallel on K "
+                                   "processes: torchrun --nproc_per_node=K -m ppl_models train-prior ...")
     p.add_argument("--kind", choices=["trajectory", "speech"], required=True, help="what the prior models")
     p.add_argument("--model", required=True, help="vae, dkf, vrnn, srnn, rvae or rvae-noncausal")
     p.add_argument("--data", default="synthetic", help="'synthetic' or a folder of utterances (speech)")

@@ -16,6 +16,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from ppl_models.data.synthetic import sample_trajectories, speech_like
 from ppl_models.dvae import PRESETS, build_dvae
 from ppl_models.infer import load_checkpoint, train_svi
+from ppl_models.infer.distributed import AllReduceOptim, init_distributed
 from ppl_models.infer.svi import make_optimizer
 
 log = logging.getLogger("ppl_models")
@@ -48,17 +49,25 @@ def prior_data(kind: str, data: str = "synthetic", segment_frames: int = 50, siz
 def train_prior(kind: str, model: str, out: str | Path, data: str = "synthetic", epochs: int = 50,
                 batch_size: int = 32, lr: float = 1e-3, warmup_epochs: int = 10, device="cpu", resume: bool = False,
                 seed: int = 0, size: int = 512, progress: bool = True, **sizes):
-    """Train a DVAE prior by SVI with a linear KL warm-up; checkpoint to ``out`` every epoch."""
-    pyro.set_rng_seed(seed)
+    """Train a DVAE prior by SVI with a linear KL warm-up; checkpoint to ``out`` every epoch.
+
+    Under ``torchrun --nproc_per_node=K`` each process trains on every K-th sequence and gradients are
+    averaged across processes (:mod:`ppl_models.infer.distributed`); only rank 0 writes the checkpoint.
+    """
+    device = torch.device(device)
+    rank, world = init_distributed(device)
+    pyro.set_rng_seed(seed)  # the same seed everywhere: identical initial replicas
     pyro.clear_param_store()
     train, val = prior_data(kind, data, size=size, seed=seed)
     dvae = build_dvae(model, kind, **sizes).to(device)
     config = {"model": model, "kind": kind, **PRESETS[kind], **sizes}
-    batches = DataLoader(TensorDataset(train.to(device)), batch_size=batch_size, shuffle=True)
+    batches = DataLoader(TensorDataset(train[rank::world].to(device)), batch_size=batch_size, shuffle=True)
     val_batches = [(val.to(device),)]
+    optimizer = make_optimizer("clipped_adam", lr=lr)
     history = train_svi(dvae.model, dvae.guide, batches, epochs=epochs, val_batches=val_batches,
-                        optimizer=make_optimizer("clipped_adam", lr=lr), modules={"dvae": dvae},
-                        name=f"dvae-{model}", config=config, checkpoint=out, resume=resume, progress=progress,
+                        optimizer=AllReduceOptim.wrapping(optimizer) if world > 1 else optimizer, modules={"dvae": dvae},
+                        name=f"dvae-{model}", config=config, checkpoint=out, write_checkpoint=rank == 0,
+                        resume=resume, progress=progress and rank == 0,
                         step_kwargs=lambda e: {"annealing": min(1.0, (e + 1) / max(warmup_epochs, 1))})
     return dvae, history
 

@@ -71,7 +71,7 @@ def train_svi(model: Callable, guide: Callable, train_batches: Iterable, *, epoc
               min_delta: float = 0.0, modules: dict[str, nn.Module] | None = None, name: str = "model",
               config: dict | None = None, checkpoint: str | os.PathLike | None = None, resume: bool = False,
               progress: bool = True, on_epoch: Callable[[int, History], None] | None = None,
-              step_kwargs: Callable[[int], dict] | None = None) -> History:
+              step_kwargs: Callable[[int], dict] | None = None, write_checkpoint: bool = True) -> History:
     """Fit ``guide`` (and the model's parameters) by SVI; return the loss history.
 
     ``train_batches``/``val_batches``: re-iterable collections (a list, a DataLoader) of batches; a batch is
@@ -79,6 +79,7 @@ def train_svi(model: Callable, guide: Callable, train_batches: Iterable, *, epoc
     (pass ``TraceEnum_ELBO`` for enumerated models), ``optimizer`` to Adam(1e-3). ``modules`` and ``config``
     go into the checkpoint and are checked on ``resume``. ``step_kwargs(epoch)`` gives keyword arguments
     for the training steps of that epoch (e.g. the KL ``annealing`` factor of a warm-up).
+    ``write_checkpoint=False`` reads ``checkpoint`` on ``resume`` but never writes it (data-parallel ranks > 0).
     """
     loss = Trace_ELBO() if loss is None else loss
     optimizer = make_optimizer() if optimizer is None else optimizer
@@ -117,7 +118,7 @@ def train_svi(model: Callable, guide: Callable, train_batches: Iterable, *, epoc
             history.stopped_early = True
         if on_epoch is not None:
             on_epoch(epoch, history)
-        if checkpoint is not None:
+        if checkpoint is not None and write_checkpoint:
             save_checkpoint(checkpoint, name, config, modules, optimizer, history=asdict(history), epoch=epoch,
                             rng=torch.get_rng_state(), best_params=best)
         if stop:
