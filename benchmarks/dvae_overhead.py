@@ -9,9 +9,6 @@ bookkeeping. Before timing, the script checks that Pyro's ELBO and the plain one
 """
 
 import argparse
-import statistics
-import time
-
 import pyro
 import torch
 from pyro import poutine
@@ -19,6 +16,7 @@ from pyro.infer import SVI, Trace_ELBO
 
 from ppl_models.dvae import build_dvae
 from ppl_models.infer import resolve_device
+from timing import median_ms  # benchmarks/timing.py
 
 
 def plain_elbo(dvae, x, z=None):
@@ -29,21 +27,6 @@ def plain_elbo(dvae, x, z=None):
     p = dvae.latent(dvae.prior_latent(x), B, T, x.device)
     log_lik = dvae.likelihood(dvae.decoder_params(z, x)).log_prob(x).sum()
     return log_lik + p.log_prob(z).sum() - q.log_prob(z).sum()
-
-
-def timed(step, device, repeats):
-    for _ in range(3):
-        step()
-    times = []
-    for _ in range(repeats):
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        start = time.perf_counter()
-        step()
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times) * 1e3
 
 
 def main(args):
@@ -73,9 +56,9 @@ def main(args):
             (-plain_elbo(dvae, x)).backward()
             optim.step()
 
-        t_fast = timed(lambda: fast.step(x), device, args.repeats)
-        t_markov = timed(lambda: markov.step(x), device, max(3, args.repeats // 5))
-        t_plain = timed(plain_step, device, args.repeats)
+        t_fast = median_ms(lambda: fast.step(x), device, args.repeats)
+        t_markov = median_ms(lambda: markov.step(x), device, max(3, args.repeats // 5))
+        t_plain = median_ms(plain_step, device, args.repeats)
         print(f"{model:<15} {t_fast:>10.2f} {t_markov:>12.2f} {t_plain:>12.2f} {t_fast / t_plain:>11.2f}")
 
 

@@ -9,15 +9,13 @@ losses agree, then times each (median of repeated steps after warm-up, CUDA-sync
 
 import argparse
 import platform
-import statistics
-import time
-
 import pyro
 import pyro.distributions as dist
 import torch
 from pyro.infer import SVI, TraceEnum_ELBO
 
 from ppl_models.infer import resolve_device
+from timing import median_ms  # benchmarks/timing.py
 from ppl_models.toy.gmm import GaussianMixture
 
 
@@ -29,21 +27,6 @@ def plain_pytorch_loss(data, weights_logits, locs, log_scales, prior_scale, conc
     log_prior = (dist.Dirichlet(torch.full_like(weights, concentration)).log_prob(weights)
                  + dist.Normal(0.0, prior_scale).log_prob(locs).sum())
     return -(torch.logsumexp(log_lik, -1).sum() + log_prior)
-
-
-def time_steps(step, device, repeats):
-    for _ in range(5):
-        step()
-    times = []
-    for _ in range(repeats):
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        start = time.perf_counter()
-        step()
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times) * 1e3
 
 
 def bench(n, k, dim, device, repeats):
@@ -70,8 +53,8 @@ def bench(n, k, dim, device, repeats):
         plain_pytorch_loss(data, *params, *args).backward()
         optim.step()
 
-    pyro_ms = time_steps(lambda: svi.step(data), device, repeats)
-    plain_ms = time_steps(plain_step, device, repeats)
+    pyro_ms = median_ms(lambda: svi.step(data), device, repeats, warmup=5)
+    plain_ms = median_ms(plain_step, device, repeats, warmup=5)
     return pyro_ms, plain_ms
 
 

@@ -19,12 +19,14 @@ from ppl_models.data.audio import list_audio_files, load_audio
 from ppl_models.data.stft import power_spectrogram, trim_silence
 
 
+def cut_segments(power: torch.Tensor, segment_frames: int) -> list[tuple[int, torch.Tensor]]:
+    """(start frame, segment) for the non-overlapping (segment_frames, F) pieces of a (T, F) spectrogram."""
+    return [(s, power[s:s + segment_frames]) for s in range(0, power.shape[0] - segment_frames + 1, segment_frames)]
+
+
 def segments_of(signals, segment_frames: int) -> torch.Tensor:
     """Non-overlapping (segment_frames, F) power segments of in-memory signals, stacked."""
-    segments = []
-    for signal in signals:
-        power = power_spectrogram(signal).T  # (T, F)
-        segments += [power[s:s + segment_frames] for s in range(0, power.shape[0] - segment_frames + 1, segment_frames)]
+    segments = [seg for signal in signals for _, seg in cut_segments(power_spectrogram(signal).T, segment_frames)]
     if not segments:
         raise ValueError(f"every signal is shorter than {segment_frames} frames")
     return torch.stack(segments)
@@ -45,9 +47,8 @@ class SpectrogramSegments(Dataset):
             signal = load_audio(path)
             if trim_db is not None:
                 signal = trim_silence(signal, trim_db)
-            power = power_spectrogram(signal).T  # (T, F)
-            for start in range(0, power.shape[0] - segment_frames + 1, segment_frames):
-                segments.append(power[start:start + segment_frames])
+            for start, segment in cut_segments(power_spectrogram(signal).T, segment_frames):  # (T, F) pieces
+                segments.append(segment)
                 self.origins.append((path, start))
         if not segments:
             raise ValueError(f"{source}: every utterance is shorter than {segment_frames} frames")

@@ -15,7 +15,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from ppl_models.data.synthetic import sample_trajectories, speech_like
 from ppl_models.dvae import PRESETS, build_dvae
-from ppl_models.infer import load_checkpoint, train_svi
+from ppl_models.infer import CheckpointError, load_checkpoint, train_svi
 from ppl_models.infer.distributed import AllReduceOptim, init_distributed
 from ppl_models.infer.svi import make_optimizer
 
@@ -74,14 +74,11 @@ def train_prior(kind: str, model: str, out: str | Path, data: str = "synthetic",
 
 def load_prior(path: str | Path, device="cpu"):
     """A trained DVAE from its checkpoint, in eval mode with gradients off (a frozen prior)."""
-    state = torch.load(path, map_location="cpu", weights_only=False) if Path(path).is_file() else None
-    if state is None or "config" not in state or "model" not in state.get("config", {}):
-        load_checkpoint(path)  # raises the precise error
-        raise ValueError(f"{path}: not a DVAE prior checkpoint")
+    state = load_checkpoint(path)  # checks the file is a readable ppl_models checkpoint
     config = dict(state["config"])
+    if "model" not in config or "dvae" not in state["modules"]:
+        raise CheckpointError(f"{path}: holds model {state['name']!r}, not a DVAE prior")
     name, kind = config.pop("model"), config.pop("kind")
-    sizes = {k: v for k, v in config.items() if k not in PRESETS[kind] or PRESETS[kind][k] != v}
-    dvae = build_dvae(name, kind, **sizes)
-    load_checkpoint(path, name=f"dvae-{name}", modules={"dvae": dvae})
-    dvae.to(device).eval().requires_grad_(False)
-    return dvae
+    dvae = build_dvae(name, kind, **config)
+    dvae.load_state_dict(state["modules"]["dvae"])
+    return dvae.to(device).eval().requires_grad_(False)
