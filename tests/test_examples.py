@@ -38,4 +38,4 @@ def test_synthetic_data_example_on_real_mot(tmp_path):
 
 @pytest.mark.parametrize("tutorial", sorted((ROOT / "tutorials").glob("*.py")), ids=lambda p: p.name)
 def test_tutorial_runs_as_a_script(tutorial, tmp_path):
-    run_script(tutorial, cwd=tmp_path, env={"TUTORIAL_OUT": str(tmp_path)})
+    run_script(tutorial, cwd=tmp_path, env={"TUTORIAL_OUT": str(tmp_path), "TUTORIAL_QUICK": "1"})
