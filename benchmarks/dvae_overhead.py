@@ -22,10 +22,11 @@ from timing import median_ms  # benchmarks/timing.py
 def plain_elbo(dvae, x, z=None):
     """E_q[log p(x|z) + log p(z) - log q(z|x)] with one draw, in plain PyTorch (sum over the batch)."""
     B, T, _ = x.shape
-    q = dvae.latent(dvae.guide_latent(x), B, T, x.device)
+    ctx = dvae.context(x)
+    q = dvae.latent(dvae.guide_latent(x, ctx), B, T, x.device)
     z = q.rsample() if z is None else z
-    p = dvae.latent(dvae.prior_latent(x), B, T, x.device)
-    log_lik = dvae.likelihood(dvae.decoder_params(z, x)).log_prob(x).sum()
+    p = dvae.latent(dvae.prior_latent(x, ctx), B, T, x.device)
+    log_lik = dvae.likelihood(dvae.decoder_params(z, x, ctx)).log_prob(x).sum()
     return log_lik + p.log_prob(z).sum() - q.log_prob(z).sum()
 
 

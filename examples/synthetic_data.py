@@ -30,8 +30,9 @@ def main(args):
                                       seed=args.seed, image_size=(info.get("imWidth", 1), info.get("imHeight", 1)))
         print(f"{len(windows)} windows of {args.length} frames with {args.sources} tracks in {args.mot_gt}")
         if windows:
-            plots.plot_track_window(windows[0], out / "mot_window.png",
-                                    title=f"{info.get('name', 'MOT')} frames {windows[0].frames[0]}-{windows[0].frames[-1]}")
+            first = windows[0]
+            plots.plot_track_window(first, out / "mot_window.png",
+                                    title=f"{info.get('name', 'MOT')} frames {first.frames[0]}-{first.frames[-1]}")
             written.append("mot_window.png")
     print("written:", ", ".join(str(out / w) for w in written))
     return written

@@ -63,7 +63,7 @@ def cmd_train_prior(args) -> int:
                                 device=resolve_device(args.device), resume=args.resume, seed=args.seed)
     val = f", validation {history.val_loss[-1]:.4g}" if history.val_loss else ""
     if int(os.environ.get("RANK", "0")) == 0:  # under torchrun, one report
-            print(f"{args.model} ({args.kind}) trained for {history.epochs} epochs: loss "
+        print(f"{args.model} ({args.kind}) trained for {history.epochs} epochs: loss "
               f"{history.train_loss[-1]:.4g}{val}; checkpoint {args.out}")
     return 0
 
@@ -118,9 +118,9 @@ def cmd_score_audio(args) -> int:
     import numpy as np
 
     from ppl_models.data.audio import load_audio
-    from ppl_models.metrics.audio import pesq_score, score
-
     from tqdm.auto import tqdm
+
+    from ppl_models.metrics.audio import pesq_score, score
 
     pairs = _pair_files(Path(args.ref), Path(args.est), Path(args.mixture) if args.mixture else None)
     rows = {}

@@ -123,13 +123,15 @@ def test_train_prior_then_resynth_and_wrong_prior_kind(tmp_path, capsys):
                        "--epochs", "2")
     assert code == 0 and ckpt.is_file() and "trained for 2 epochs" in out
     write_audio(tmp_path / "in.wav", np.random.default_rng(0).standard_normal(8000).astype(np.float32) * 0.1)
-    code, _, _ = run(capsys, "resynth", str(tmp_path / "in.wav"), "--prior", str(ckpt), "--out", str(tmp_path / "o.wav"))
+    code, _, _ = run(capsys, "resynth", str(tmp_path / "in.wav"), "--prior", str(ckpt),
+                     "--out", str(tmp_path / "o.wav"))
     from ppl_models.data.audio import load_audio
     assert code == 0 and len(load_audio(tmp_path / "o.wav")) == 8000
     traj = tmp_path / "srnn.pt"
     assert run(capsys, "train-prior", "--kind", "trajectory", "--model", "srnn", "--out", str(traj),
                "--epochs", "1")[0] == 0
-    code, _, err = run(capsys, "resynth", str(tmp_path / "in.wav"), "--prior", str(traj), "--out", str(tmp_path / "x.wav"))
+    code, _, err = run(capsys, "resynth", str(tmp_path / "in.wav"), "--prior", str(traj),
+                       "--out", str(tmp_path / "x.wav"))
     assert code == 2 and "needs a speech prior" in err
     code, _, err = run(capsys, "train-prior", "--kind", "trajectory", "--model", "lstm", "--out", str(traj))
     assert code == 2 and "unknown DVAE 'lstm'" in err
@@ -137,7 +139,8 @@ def test_train_prior_then_resynth_and_wrong_prior_kind(tmp_path, capsys):
 
 def test_train_prior_resume_refuses_another_model(tmp_path, capsys):
     ckpt = tmp_path / "p.pt"
-    assert run(capsys, "train-prior", "--kind", "trajectory", "--model", "vae", "--out", str(ckpt), "--epochs", "1")[0] == 0
+    assert run(capsys, "train-prior", "--kind", "trajectory", "--model", "vae", "--out", str(ckpt),
+               "--epochs", "1")[0] == 0
     code, _, err = run(capsys, "train-prior", "--kind", "trajectory", "--model", "srnn", "--out", str(ckpt),
                        "--epochs", "2", "--resume")
     assert code == 2 and "holds model 'dvae-vae', not 'dvae-srnn'" in err

@@ -35,8 +35,6 @@ def test_fast_and_readable_forms_give_the_same_elbo_on_the_same_draw(name, kind,
     elbo_fast = log_joint(dvae.model, x, {"z": z}) - log_joint(dvae.guide, x, {"z": z})
     elbo_markov = log_joint(dvae.model_markov, x, per_frame) - log_joint(dvae.guide_markov, x, per_frame)
     torch.testing.assert_close(elbo_fast, elbo_markov, rtol=1e-5, atol=1e-3)
-    # and the teacher-forced log q equals the density of the frame-by-frame draw
-    assert torch.isfinite(elbo_fast)
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -93,8 +93,8 @@ def _match_detections(tracks_xywh: np.ndarray, detections: MotRecords, match_iou
 def build_track_windows(gt: MotRecords, num_tracks: int = 3, length: int = 60, stride: int | None = None,
                         detections: MotRecords | None = None, match_iou: float = 0.5,
                         jitter: float = 0.05, miss_rate: float = 0.1, groups_per_window: int = 1,
-                        min_detection_rate: float = 0.0, sequence: str = "", image_size: tuple[float, float] = (1.0, 1.0),
-                        seed: int = 0) -> list[TrackWindow]:
+                        min_detection_rate: float = 0.0, sequence: str = "",
+                        image_size: tuple[float, float] = (1.0, 1.0), seed: int = 0) -> list[TrackWindow]:
     """All windows of ``length`` frames (every ``stride`` frames) with ``num_tracks`` tracks in every frame.
 
     With ``detections`` the observations are real detections matched to the tracks; without, they are

@@ -3,9 +3,12 @@ Comprehensive Review", 2021): a sequence prior p(x_{1:T}, z_{1:T}) and an encode
 
 A subclass says three things, each computed from whole sequences at once (teacher forcing):
 
-* ``prior_latent(x)``  -> the prior of z: ``None`` for N(0, I) frames, or (cell, rnn_ctx, head_ctx)
-* ``guide_latent(x)``  -> the encoder's (cell, rnn_ctx, head_ctx)
-* ``decoder_params(z, x)`` -> the parameters of p(x_t | z_{<=t}, x_{<t}) for every frame, shape (B, T, P)
+* ``prior_latent(x, ctx)``  -> the prior of z: ``None`` for N(0, I) frames, or (cell, rnn_ctx, head_ctx)
+* ``guide_latent(x, ctx)``  -> the encoder's (cell, rnn_ctx, head_ctx)
+* ``decoder_params(z, x, ctx)`` -> the parameters of p(x_t | z_{<=t}, x_{<t}) for every frame, (B, T, P)
+
+where ``ctx = context(x)`` holds what several of them need from x (SRNN's deterministic states h_t,
+VRNN's features phi(x_t)), computed once per call of the model or the guide.
 
 and the base class builds from them
 
@@ -38,16 +41,19 @@ class DVAE(nn.Module):
         super().__init__()
         self.x_dim, self.z_dim = x_dim, z_dim
         self.likelihood = Likelihood(likelihood, x_dim)
-        self.guides = {"encoder": self.guide, "markov": self.guide_markov}
+        self.guides = {"encoder": self.guide}  # the per-frame guide_markov pairs with model_markov only
 
     # ----------------------------------------------------------------------------- hooks for subclasses
-    def prior_latent(self, x):
+    def context(self, x):
         return None
 
-    def guide_latent(self, x):
+    def prior_latent(self, x, ctx):
+        return None
+
+    def guide_latent(self, x, ctx):
         raise NotImplementedError
 
-    def decoder_params(self, z, x):
+    def decoder_params(self, z, x, ctx):
         raise NotImplementedError
 
     # ------------------------------------------------------------------------------------------ helpers
@@ -67,72 +73,74 @@ class DVAE(nn.Module):
         return LatentSequence(cell, batch, length, rnn_ctx, head_ctx, device=device)
 
     @staticmethod
-    def frame_params(spec, z_prev, t, state):
+    def frame_params(latent, z_prev, t, state):
         """(loc, scale, state) of z_t for the readable per-frame form."""
-        if spec is None:
-            return torch.zeros_like(z_prev), torch.ones_like(z_prev), None
-        cell, rnn_ctx, head_ctx = spec
-        return cell.step(z_prev, None if rnn_ctx is None else rnn_ctx[:, t],
-                         None if head_ctx is None else head_ctx[:, t], state)
+        if isinstance(latent, LatentSequence):
+            return latent.step(z_prev, t, state)
+        return torch.zeros_like(z_prev), torch.ones_like(z_prev), None  # N(0, I) frames
 
     # ------------------------------------------------------------------------------ fast path (training)
     def model(self, x: torch.Tensor, annealing: float = 1.0):
         """x: (B, T, x_dim). One site for z_{1:T} (teacher-forced log-density) and one for x_{1:T}."""
         pyro.module(self.name, self)
         B, T, _ = x.shape
+        ctx = self.context(x)
         with pyro.plate("sequences", B, device=x.device):
             with poutine.scale(scale=annealing):
-                z = pyro.sample("z", self.latent(self.prior_latent(x), B, T, x.device))  # (B, T, z_dim)
-            pyro.sample("x", self.likelihood(self.decoder_params(z, x)).to_event(2), obs=x)
+                z = pyro.sample("z", self.latent(self.prior_latent(x, ctx), B, T, x.device))  # (B, T, z_dim)
+            pyro.sample("x", self.likelihood(self.decoder_params(z, x, ctx)).to_event(2), obs=x)
 
     def guide(self, x: torch.Tensor, annealing: float = 1.0):
         pyro.module(self.name, self)
         B, T, _ = x.shape
         with pyro.plate("sequences", B, device=x.device):
             with poutine.scale(scale=annealing):
-                pyro.sample("z", self.latent(self.guide_latent(x), B, T, x.device))
+                pyro.sample("z", self.latent(self.guide_latent(x, self.context(x)), B, T, x.device))
 
     # ---------------------------------------------------------------------- readable form (one site a frame)
     def model_markov(self, x: torch.Tensor, annealing: float = 1.0):
         pyro.module(self.name, self)
         B, T, _ = x.shape
-        spec = self.prior_latent(x)
+        ctx = self.context(x)
+        prior = self.latent(self.prior_latent(x, ctx), B, T, x.device)
         z_prev, state, zs = torch.zeros(B, self.z_dim, device=x.device), None, []
         with pyro.plate("sequences", B, device=x.device):
             for t in pyro.markov(range(T)):
-                loc, scale, state = self.frame_params(spec, z_prev, t, state)
+                loc, scale, state = self.frame_params(prior, z_prev, t, state)
                 with poutine.scale(scale=annealing):
                     z_prev = pyro.sample(f"z_{t}", dist.Normal(loc, scale).to_event(1))
                 zs.append(z_prev)
-            params = self.decoder_params(torch.stack(zs, dim=1), x)
+            params = self.decoder_params(torch.stack(zs, dim=1), x, ctx)
             for t in pyro.markov(range(T)):
                 pyro.sample(f"x_{t}", self.likelihood(params[:, t]).to_event(1), obs=x[:, t])
 
     def guide_markov(self, x: torch.Tensor, annealing: float = 1.0):
         pyro.module(self.name, self)
         B, T, _ = x.shape
-        spec = self.guide_latent(x)
+        guide = self.latent(self.guide_latent(x, self.context(x)), B, T, x.device)
         z_prev, state = torch.zeros(B, self.z_dim, device=x.device), None
         with pyro.plate("sequences", B, device=x.device):
             for t in pyro.markov(range(T)):
-                loc, scale, state = self.frame_params(spec, z_prev, t, state)
+                loc, scale, state = self.frame_params(guide, z_prev, t, state)
                 with poutine.scale(scale=annealing):
                     z_prev = pyro.sample(f"z_{t}", dist.Normal(loc, scale).to_event(1))
 
     # --------------------------------------------------------------------------------- using the model
     @torch.no_grad()
-    def encode(self, x: torch.Tensor) -> torch.Tensor:
+    def encode(self, x: torch.Tensor, ctx=None) -> torch.Tensor:
         """The encoder's mean path z_t = loc_t (frame by frame), (B, T, z_dim)."""
-        q = self.latent(self.guide_latent(x), x.shape[0], x.shape[1], x.device)
+        ctx = self.context(x) if ctx is None else ctx
+        q = self.latent(self.guide_latent(x, ctx), x.shape[0], x.shape[1], x.device)
         return q.mean_path() if isinstance(q, LatentSequence) else q.mean
 
     @torch.no_grad()
     def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
         """E[x_t | z, x_{<t}] with z the encoder's mean path: boxes, or the power variance v for speech."""
-        return self.likelihood.mean(self.decoder_params(self.encode(x), x))
+        ctx = self.context(x)
+        return self.likelihood.mean(self.decoder_params(self.encode(x, ctx), x, ctx))
 
     @torch.no_grad()
     def generate(self, length: int, num: int = 1, device=None) -> torch.Tensor:
         """Sequences from the prior (decoder means), for models whose decoder does not read past x."""
-        z = self.latent(self.prior_latent(None), num, length, device).sample()
-        return self.likelihood.mean(self.decoder_params(z, None))
+        z = self.latent(self.prior_latent(None, None), num, length, device).sample()
+        return self.likelihood.mean(self.decoder_params(z, None, None))

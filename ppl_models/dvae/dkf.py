@@ -28,12 +28,12 @@ class DKF(DVAE):
         self.encoder = GaussianCell(z_dim, head_ctx_dim=rnn_dim, hidden=hidden)
         self.decoder = mlp([z_dim, hidden, hidden, self.likelihood.param_dim])
 
-    def prior_latent(self, x):
+    def prior_latent(self, x, ctx):
         return self.transition, None, None
 
-    def guide_latent(self, x):
+    def guide_latent(self, x, ctx):
         g, _ = self.backward_rnn(self.features(x).flip(1))  # runs from t = T down to 1
         return self.encoder, None, g.flip(1)
 
-    def decoder_params(self, z, x):
+    def decoder_params(self, z, x, ctx):
         return self.decoder(z)

@@ -31,10 +31,6 @@ def power_likelihood(log_variance: torch.Tensor) -> dist.Exponential:
     return dist.Exponential(torch.exp(-log_variance))
 
 
-def gaussian_likelihood(loc: torch.Tensor, scale: torch.Tensor) -> dist.Normal:
-    return dist.Normal(loc, scale)
-
-
 class Likelihood:
     """Names the observation model of a DVAE: how many decoder outputs it needs and how to score data."""
 
@@ -52,7 +48,7 @@ class Likelihood:
         """A distribution with batch shape params.shape[:-1] + (x_dim,) (not yet an event)."""
         if self.kind == "gaussian":
             loc, log_scale = params.chunk(2, dim=-1)
-            return gaussian_likelihood(loc, torch.exp(log_scale))
+            return dist.Normal(loc, torch.exp(log_scale))
         return power_likelihood(params)
 
     def mean(self, params: torch.Tensor) -> torch.Tensor:

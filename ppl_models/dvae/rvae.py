@@ -36,10 +36,10 @@ class RVAE(DVAE):
         self.encoder = GaussianCell(z_dim, rnn_dim=rnn_dim, head_ctx_dim=directions * rnn_dim, use_z_prev=False,
                                     hidden=hidden)
 
-    def guide_latent(self, x):
+    def guide_latent(self, x, ctx):
         g, _ = self.x_rnn(self.features(x))
         return self.encoder, None, g
 
-    def decoder_params(self, z, x):
+    def decoder_params(self, z, x, ctx):
         h, _ = self.decoder_rnn(z)
         return self.decoder(h)

@@ -74,8 +74,10 @@ class LatentSequence(TorchDistribution):
         self.device = device
         super().__init__(torch.Size([batch_size]), torch.Size([length, cell.z_dim]), validate_args=validate_args)
 
-    def _ctx(self, ctx, t):
-        return None if ctx is None else ctx[:, t]
+    def step(self, z_prev, t: int, state=None):
+        """(loc, scale, state) of frame t given z_{t-1}: the cell fed with frame t of the contexts."""
+        return self.cell.step(z_prev, None if self.rnn_ctx is None else self.rnn_ctx[:, t],
+                              None if self.head_ctx is None else self.head_ctx[:, t], state)
 
     def rsample(self, sample_shape=torch.Size(), noise: bool = True):
         if sample_shape != torch.Size():
@@ -83,7 +85,7 @@ class LatentSequence(TorchDistribution):
         B, (T, D) = self.batch_shape[0], self.event_shape
         z_prev, state, zs = torch.zeros(B, D, device=self.device), None, []
         for t in range(T):
-            loc, scale, state = self.cell.step(z_prev, self._ctx(self.rnn_ctx, t), self._ctx(self.head_ctx, t), state)
+            loc, scale, state = self.step(z_prev, t, state)
             z_prev = loc + scale * torch.randn_like(loc) if noise else loc
             zs.append(z_prev)
         return torch.stack(zs, dim=1)

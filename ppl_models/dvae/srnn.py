@@ -36,21 +36,20 @@ class SRNN(DVAE):
         self.encoder = GaussianCell(z_dim, head_ctx_dim=rnn_dim, hidden=hidden)
         self.decoder = mlp([z_dim + rnn_dim, hidden, hidden, self.likelihood.param_dim])
 
-    def deterministic_states(self, x):
-        """h_t from x_{1:t-1}, all t: (B, T, rnn_dim)."""
+    def context(self, x):
+        """The deterministic states h_t from x_{1:t-1}, all t: (B, T, rnn_dim)."""
         h, _ = self.rnn(self.shift(self.features(x)))
         return h
 
-    def prior_latent(self, x):
-        return self.transition, None, self.deterministic_states(x)
+    def prior_latent(self, x, h):
+        return self.transition, None, h
 
-    def guide_latent(self, x):
-        h = self.deterministic_states(x)
+    def guide_latent(self, x, h):
         g, _ = self.backward_rnn(torch.cat([h, self.features(x)], dim=-1).flip(1))
         return self.encoder, None, g.flip(1)
 
-    def decoder_params(self, z, x):
-        return self.decoder(torch.cat([z, self.deterministic_states(x)], dim=-1))
+    def decoder_params(self, z, x, h):
+        return self.decoder(torch.cat([z, h], dim=-1))
 
     @torch.no_grad()
     def generate(self, length: int, num: int = 1, device=None) -> torch.Tensor:

@@ -6,7 +6,6 @@ fixed-length power-spectrogram segments of a folder of utterances (or of synthet
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 import pyro
@@ -18,8 +17,6 @@ from ppl_models.dvae import PRESETS, build_dvae
 from ppl_models.infer import CheckpointError, load_checkpoint, train_svi
 from ppl_models.infer.distributed import AllReduceOptim, init_distributed
 from ppl_models.infer.svi import make_optimizer
-
-log = logging.getLogger("ppl_models")
 
 
 def prior_data(kind: str, data: str = "synthetic", segment_frames: int = 50, size: int = 512, seed: int = 0):
@@ -65,7 +62,8 @@ def train_prior(kind: str, model: str, out: str | Path, data: str = "synthetic",
     val_batches = [(val.to(device),)]
     optimizer = make_optimizer("clipped_adam", lr=lr)
     history = train_svi(dvae.model, dvae.guide, batches, epochs=epochs, val_batches=val_batches,
-                        optimizer=AllReduceOptim.wrapping(optimizer) if world > 1 else optimizer, modules={"dvae": dvae},
+                        optimizer=AllReduceOptim.wrapping(optimizer) if world > 1 else optimizer,
+                        modules={"dvae": dvae},
                         name=f"dvae-{model}", config=config, checkpoint=out, write_checkpoint=rank == 0,
                         resume=resume, progress=progress and rank == 0,
                         step_kwargs=lambda e: {"annealing": min(1.0, (e + 1) / max(warmup_epochs, 1))})

@@ -24,8 +24,8 @@ class VAE(DVAE):
         self.encoder = GaussianCell(z_dim, head_ctx_dim=x_dim, use_z_prev=False, hidden=hidden)
         self.decoder = mlp([z_dim, hidden, hidden, self.likelihood.param_dim])
 
-    def guide_latent(self, x):
+    def guide_latent(self, x, ctx):
         return self.encoder, None, self.features(x)
 
-    def decoder_params(self, z, x):
+    def decoder_params(self, z, x, ctx):
         return self.decoder(z)

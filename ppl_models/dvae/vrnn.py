@@ -30,15 +30,18 @@ class VRNN(DVAE):
                                     rnn=self.rnn)
         self.decoder = mlp([z_dim + rnn_dim, hidden, hidden, self.likelihood.param_dim])
 
-    def prior_latent(self, x):
-        return self.prior_cell, self.shift(self.phi_x(self.features(x))), None
+    def context(self, x):
+        """The features phi(x_t), all t: (B, T, hidden)."""
+        return self.phi_x(self.features(x))
 
-    def guide_latent(self, x):
-        fx = self.phi_x(self.features(x))
+    def prior_latent(self, x, fx):
+        return self.prior_cell, self.shift(fx), None
+
+    def guide_latent(self, x, fx):
         return self.encoder, self.shift(fx), fx
 
-    def decoder_params(self, z, x):
-        h, _ = self.rnn(torch.cat([self.shift(z), self.shift(self.phi_x(self.features(x)))], dim=-1))
+    def decoder_params(self, z, x, fx):
+        h, _ = self.rnn(torch.cat([self.shift(z), self.shift(fx)], dim=-1))  # h_t from z_{t-1}, x_{t-1}
         return self.decoder(torch.cat([z, h], dim=-1))
 
     @torch.no_grad()
