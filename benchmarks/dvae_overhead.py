@@ -22,7 +22,7 @@ from timing import median_ms  # benchmarks/timing.py
 def plain_elbo(dvae, x, z=None):
     """E_q[log p(x|z) + log p(z) - log q(z|x)] with one draw, in plain PyTorch (sum over the batch)."""
     B, T, _ = x.shape
-    ctx = dvae.context(x)
+    ctx = dvae.context(x, x)
     q = dvae.latent(dvae.guide_latent(x, ctx), B, T, x.device)
     z = q.rsample() if z is None else z
     p = dvae.latent(dvae.prior_latent(x, ctx), B, T, x.device)

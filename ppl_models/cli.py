@@ -32,6 +32,9 @@ def cmd_list(args) -> int:
     width = max(len(e.name) for e in CATALOG)
     for e in CATALOG:
         print(f"{e.name:<{width}}  [{e.family}]  {e.summary}  (guides: {', '.join(e.guides)})")
+    from ppl_models.dvae.train import pretrained_names
+
+    print(f"shipped priors (--prior NAME): {', '.join(pretrained_names()) or 'none'}")
     return 0
 
 
@@ -60,11 +63,21 @@ def cmd_train_prior(args) -> int:
 
     dvae, history = train_prior(args.kind, args.model, args.out, data=args.data, epochs=args.epochs,
                                 batch_size=args.batch_size, lr=args.lr, warmup_epochs=args.warmup,
-                                device=resolve_device(args.device), resume=args.resume, seed=args.seed)
+                                device=resolve_device(args.device), resume=args.resume, seed=args.seed,
+                                scheduled_sampling=args.scheduled_sampling, patience=args.patience, size=args.size,
+                                progress=not args.no_progress)
     val = f", validation {history.val_loss[-1]:.4g}" if history.val_loss else ""
     if int(os.environ.get("RANK", "0")) == 0:  # under torchrun, one report
         print(f"{args.model} ({args.kind}) trained for {history.epochs} epochs: loss "
               f"{history.train_loss[-1]:.4g}{val}; checkpoint {args.out}")
+    return 0
+
+
+def cmd_export_prior(args) -> int:
+    from ppl_models.dvae.train import export_prior
+
+    out = export_prior(args.checkpoint, args.out)
+    print(f"{args.checkpoint} -> {out} ({out.stat().st_size / 1e6:.2f} MB)")
     return 0
 
 
@@ -226,21 +239,38 @@ def build_parser() -> argparse.ArgumentParser:
                                    "processes: torchrun --nproc_per_node=K -m ppl_models train-prior ...")
     p.add_argument("--kind", choices=["trajectory", "speech"], required=True, help="what the prior models")
     p.add_argument("--model", required=True, help="vae, dkf, vrnn, srnn, rvae or rvae-noncausal")
-    p.add_argument("--data", default="synthetic", help="'synthetic' or a folder of utterances (speech)")
+    p.add_argument("--data", default="synthetic",
+                   help="'synthetic', or for speech a folder of utterances (several: comma-separated)")
     p.add_argument("--out", required=True, help="checkpoint file to write")
     p.add_argument("--epochs", type=int, default=50, help="training epochs (default: 50)")
     p.add_argument("--batch-size", type=int, default=32, help="sequences per step (default: 32)")
     p.add_argument("--lr", type=float, default=1e-3, help="ClippedAdam learning rate (default: 1e-3)")
     p.add_argument("--warmup", type=int, default=10, help="KL warm-up epochs (default: 10)")
+    p.add_argument("--scheduled-sampling", type=float, default=0.0, metavar="P",
+                   help="SRNN/VRNN: after the warm-up, ramp to probability P that the decoder reads its own "
+                        "prediction as x_{t-1} (default: 0, teacher forcing only)")
+    p.add_argument("--size", type=int, default=512, help="number of synthetic training sequences (default: 512)")
+    p.add_argument("--patience", type=int, default=None,
+                   help="stop after this many epochs without validation improvement, keeping the best")
     p.add_argument("--resume", action="store_true", help="continue from --out if it exists")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     _common(p)
     p.set_defaults(func=cmd_train_prior)
+
+    p = sub.add_parser("export-prior", help="strip a trained prior's checkpoint down to what using it needs",
+                       description="Drop the optimizer state and the other resume-only entries of a train-prior "
+                                   "checkpoint (the shipped priors are exported this way).")
+    p.add_argument("checkpoint", help="a train-prior checkpoint")
+    p.add_argument("--out", required=True, help="file to write")
+    p.set_defaults(func=cmd_export_prior)
 
     p = sub.add_parser("resynth", help="analysis-resynthesis of speech through a speech prior",
                        description="Encode and decode the power spectrogram with a speech prior and resynthesise "
                                    "with the input phase. IN and --out: files, or folders (same names).")
     p.add_argument("input", metavar="IN", help="a wav/flac file or a folder of them")
-    p.add_argument("--prior", required=True, help="a speech-prior checkpoint (train-prior --kind speech)")
+    p.add_argument("--prior", default="rvae-speech",
+                   help="a speech-prior checkpoint (train-prior --kind speech) or a shipped prior's name "
+                        "(default: rvae-speech)")
     p.add_argument("--out", required=True, help="output wav, or output folder when IN is a folder")
     _common(p)
     p.set_defaults(func=cmd_resynth)

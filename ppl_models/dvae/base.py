@@ -7,8 +7,10 @@ A subclass says three things, each computed from whole sequences at once (teache
 * ``guide_latent(x, ctx)``  -> the encoder's (cell, rnn_ctx, head_ctx)
 * ``decoder_params(z, x, ctx)`` -> the parameters of p(x_t | z_{<=t}, x_{<t}) for every frame, (B, T, P)
 
-where ``ctx = context(x)`` holds what several of them need from x (SRNN's deterministic states h_t,
-VRNN's features phi(x_t)), computed once per call of the model or the guide.
+where ``ctx = context(x, past)`` holds what several of them need from x (SRNN's deterministic states h_t,
+VRNN's features phi(x_t)), computed once per call of the model or the guide. ``past`` is the sequence that
+the recurrences read as x_{t-1}: x itself (teacher forcing), or under scheduled sampling x with some frames
+replaced by the model's own predictions (:meth:`DVAE.scheduled_past`).
 
 and the base class builds from them
 
@@ -36,6 +38,7 @@ from ppl_models.dvae.sequence import LatentSequence
 class DVAE(nn.Module):
     name = "dvae"
     max_plate_nesting = 1
+    reads_past_x = False  # True where the decoder reads x_{t-1} (SRNN, VRNN): generation feeds it predictions
 
     def __init__(self, x_dim: int, z_dim: int, likelihood: str = "gaussian"):
         super().__init__()
@@ -44,7 +47,7 @@ class DVAE(nn.Module):
         self.guides = {"encoder": self.guide}  # the per-frame guide_markov pairs with model_markov only
 
     # ----------------------------------------------------------------------------- hooks for subclasses
-    def context(self, x):
+    def context(self, x, past):
         return None
 
     def prior_latent(self, x, ctx):
@@ -80,28 +83,31 @@ class DVAE(nn.Module):
         return torch.zeros_like(z_prev), torch.ones_like(z_prev), None  # N(0, I) frames
 
     # ------------------------------------------------------------------------------ fast path (training)
-    def model(self, x: torch.Tensor, annealing: float = 1.0):
-        """x: (B, T, x_dim). One site for z_{1:T} (teacher-forced log-density) and one for x_{1:T}."""
+    def model(self, x: torch.Tensor, past: torch.Tensor | None = None, annealing: float = 1.0):
+        """x: (B, T, x_dim). One site for z_{1:T} (teacher-forced log-density) and one for x_{1:T}.
+
+        ``past`` (B, T, x_dim), default x: what the recurrences read as x_{t-1} (see scheduled_past)."""
         pyro.module(self.name, self)
         B, T, _ = x.shape
-        ctx = self.context(x)
+        ctx = self.context(x, x if past is None else past)
         with pyro.plate("sequences", B, device=x.device):
             with poutine.scale(scale=annealing):
                 z = pyro.sample("z", self.latent(self.prior_latent(x, ctx), B, T, x.device))  # (B, T, z_dim)
             pyro.sample("x", self.likelihood(self.decoder_params(z, x, ctx)).to_event(2), obs=x)
 
-    def guide(self, x: torch.Tensor, annealing: float = 1.0):
+    def guide(self, x: torch.Tensor, past: torch.Tensor | None = None, annealing: float = 1.0):
         pyro.module(self.name, self)
         B, T, _ = x.shape
+        ctx = self.context(x, x if past is None else past)
         with pyro.plate("sequences", B, device=x.device):
             with poutine.scale(scale=annealing):
-                pyro.sample("z", self.latent(self.guide_latent(x, self.context(x)), B, T, x.device))
+                pyro.sample("z", self.latent(self.guide_latent(x, ctx), B, T, x.device))
 
     # ---------------------------------------------------------------------- readable form (one site a frame)
-    def model_markov(self, x: torch.Tensor, annealing: float = 1.0):
+    def model_markov(self, x: torch.Tensor, past: torch.Tensor | None = None, annealing: float = 1.0):
         pyro.module(self.name, self)
         B, T, _ = x.shape
-        ctx = self.context(x)
+        ctx = self.context(x, x if past is None else past)
         prior = self.latent(self.prior_latent(x, ctx), B, T, x.device)
         z_prev, state, zs = torch.zeros(B, self.z_dim, device=x.device), None, []
         with pyro.plate("sequences", B, device=x.device):
@@ -114,10 +120,10 @@ class DVAE(nn.Module):
             for t in pyro.markov(range(T)):
                 pyro.sample(f"x_{t}", self.likelihood(params[:, t]).to_event(1), obs=x[:, t])
 
-    def guide_markov(self, x: torch.Tensor, annealing: float = 1.0):
+    def guide_markov(self, x: torch.Tensor, past: torch.Tensor | None = None, annealing: float = 1.0):
         pyro.module(self.name, self)
         B, T, _ = x.shape
-        guide = self.latent(self.guide_latent(x, self.context(x)), B, T, x.device)
+        guide = self.latent(self.guide_latent(x, self.context(x, x if past is None else past)), B, T, x.device)
         z_prev, state = torch.zeros(B, self.z_dim, device=x.device), None
         with pyro.plate("sequences", B, device=x.device):
             for t in pyro.markov(range(T)):
@@ -129,15 +135,29 @@ class DVAE(nn.Module):
     @torch.no_grad()
     def encode(self, x: torch.Tensor, ctx=None) -> torch.Tensor:
         """The encoder's mean path z_t = loc_t (frame by frame), (B, T, z_dim)."""
-        ctx = self.context(x) if ctx is None else ctx
+        ctx = self.context(x, x) if ctx is None else ctx
         q = self.latent(self.guide_latent(x, ctx), x.shape[0], x.shape[1], x.device)
         return q.mean_path() if isinstance(q, LatentSequence) else q.mean
 
     @torch.no_grad()
     def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
         """E[x_t | z, x_{<t}] with z the encoder's mean path: boxes, or the power variance v for speech."""
-        ctx = self.context(x)
+        ctx = self.context(x, x)
         return self.likelihood.mean(self.decoder_params(self.encode(x, ctx), x, ctx))
+
+    @torch.no_grad()
+    def scheduled_past(self, x: torch.Tensor, ratio: float) -> torch.Tensor:
+        """Scheduled sampling (Bengio et al., 2015) in its two-pass form (Mihaylova & Martins, 2019).
+
+        A teacher-forced pass predicts every frame (the decoder mean, :meth:`reconstruct`); then each frame
+        of the past the recurrences read is, with probability ``ratio``, that prediction instead of the data.
+        Training on such inputs teaches an autoregressive decoder to recover from its own errors, which it
+        must do at generation time; trained on the data alone, SRNN's generations drift and collapse.
+        """
+        if ratio <= 0 or not self.reads_past_x:
+            return x
+        use_prediction = torch.rand(x.shape[:2] + (1,), device=x.device) < ratio  # one coin per frame
+        return torch.where(use_prediction, self.reconstruct(x), x)
 
     @torch.no_grad()
     def generate(self, length: int, num: int = 1, device=None) -> torch.Tensor:

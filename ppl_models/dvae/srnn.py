@@ -27,6 +27,7 @@ from ppl_models.nn import mlp
 
 class SRNN(DVAE):
     name = "srnn"
+    reads_past_x = True
 
     def __init__(self, x_dim: int, z_dim: int, likelihood: str = "gaussian", hidden: int = 64, rnn_dim: int = 64, **_):
         super().__init__(x_dim, z_dim, likelihood)
@@ -36,9 +37,9 @@ class SRNN(DVAE):
         self.encoder = GaussianCell(z_dim, head_ctx_dim=rnn_dim, hidden=hidden)
         self.decoder = mlp([z_dim + rnn_dim, hidden, hidden, self.likelihood.param_dim])
 
-    def context(self, x):
-        """The deterministic states h_t from x_{1:t-1}, all t: (B, T, rnn_dim)."""
-        h, _ = self.rnn(self.shift(self.features(x)))
+    def context(self, x, past):
+        """The deterministic states h_t from past_{1:t-1}, all t: (B, T, rnn_dim)."""
+        h, _ = self.rnn(self.shift(self.features(past)))
         return h
 
     def prior_latent(self, x, h):

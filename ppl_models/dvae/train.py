@@ -15,12 +15,15 @@ from torch.utils.data import DataLoader, TensorDataset
 from ppl_models.data.synthetic import sample_trajectories, speech_like
 from ppl_models.dvae import PRESETS, build_dvae
 from ppl_models.infer import CheckpointError, load_checkpoint, train_svi
+from ppl_models.infer.checkpoint import atomic_torch_save
 from ppl_models.infer.distributed import AllReduceOptim, init_distributed
 from ppl_models.infer.svi import make_optimizer
 
 
 def prior_data(kind: str, data: str = "synthetic", segment_frames: int = 50, size: int = 512, seed: int = 0):
-    """(train, validation) tensors (N, T, x_dim) for a ``trajectory`` or ``speech`` prior."""
+    """(train, validation) tensors (N, T, x_dim) for a ``trajectory`` or ``speech`` prior.
+
+    ``data``: ``synthetic``, or for speech one folder of utterances or several separated by commas."""
     if kind == "trajectory":
         if data != "synthetic":
             raise ValueError(f"--data {data}: trajectory priors train on 'synthetic' trajectories only for now")
@@ -34,9 +37,13 @@ def prior_data(kind: str, data: str = "synthetic", segment_frames: int = 50, siz
         utterances = [speech_like(3.0, seed=seed + i) for i in range(max(size // 12, 2))]
         segments = segments_of(utterances, segment_frames)
     else:
+        from ppl_models.data.audio import list_audio_files
         from ppl_models.data.spectrogram_dataset import SpectrogramSegments
 
-        segments = SpectrogramSegments(data, segment_frames).segments
+        files = [f for folder in data.split(",") for f in list_audio_files(folder)]
+        if not files:
+            raise ValueError(f"--data {data}: no audio files (.wav, .flac, .ogg) found")
+        segments = SpectrogramSegments(files, segment_frames).segments
     generator = torch.Generator().manual_seed(seed)
     order = torch.randperm(len(segments), generator=generator)
     n_val = max(1, len(segments) // 10)
@@ -45,8 +52,14 @@ def prior_data(kind: str, data: str = "synthetic", segment_frames: int = 50, siz
 
 def train_prior(kind: str, model: str, out: str | Path, data: str = "synthetic", epochs: int = 50,
                 batch_size: int = 32, lr: float = 1e-3, warmup_epochs: int = 10, device="cpu", resume: bool = False,
-                seed: int = 0, size: int = 512, progress: bool = True, **sizes):
+                seed: int = 0, size: int = 512, progress: bool = True, scheduled_sampling: float = 0.0,
+                patience: int | None = None, **sizes):
     """Train a DVAE prior by SVI with a linear KL warm-up; checkpoint to ``out`` every epoch.
+
+    ``scheduled_sampling`` (SRNN, VRNN): after the warm-up, the probability that the decoder reads its own
+    prediction instead of the data as x_{t-1} ramps linearly from 0 to this value by mid-training
+    (:meth:`~ppl_models.dvae.base.DVAE.scheduled_past`). ``patience``: stop when the validation loss has not
+    improved for that many epochs and keep the best parameters (small corpora overfit).
 
     Under ``torchrun --nproc_per_node=K`` each process trains on every K-th sequence and gradients are
     averaged across processes (:mod:`ppl_models.infer.distributed`); only rank 0 writes the checkpoint.
@@ -58,10 +71,18 @@ def train_prior(kind: str, model: str, out: str | Path, data: str = "synthetic",
     train, val = prior_data(kind, data, size=size, seed=seed)
     dvae = build_dvae(model, kind, **sizes).to(device)
     config = {"model": model, "kind": kind, **PRESETS[kind], **sizes}
-    batches = DataLoader(TensorDataset(train[rank::world].to(device)), batch_size=batch_size, shuffle=True)
+    if scheduled_sampling:
+        config["scheduled_sampling"] = scheduled_sampling
+    loader = DataLoader(TensorDataset(train[rank::world].to(device)), batch_size=batch_size, shuffle=True)
+    ramp = max(1, epochs // 2 - warmup_epochs)
+
+    def batches(epoch):
+        ratio = scheduled_sampling * min(1.0, max(0, epoch + 1 - warmup_epochs) / ramp)
+        return ((x, dvae.scheduled_past(x, ratio)) for (x,) in loader)
+
     val_batches = [(val.to(device),)]
     optimizer = make_optimizer("clipped_adam", lr=lr)
-    history = train_svi(dvae.model, dvae.guide, batches, epochs=epochs, val_batches=val_batches,
+    history = train_svi(dvae.model, dvae.guide, batches, epochs=epochs, val_batches=val_batches, patience=patience,
                         optimizer=AllReduceOptim.wrapping(optimizer) if world > 1 else optimizer,
                         modules={"dvae": dvae},
                         name=f"dvae-{model}", config=config, checkpoint=out, write_checkpoint=rank == 0,
@@ -70,13 +91,38 @@ def train_prior(kind: str, model: str, out: str | Path, data: str = "synthetic",
     return dvae, history
 
 
+PRETRAINED = Path(__file__).resolve().parent.parent / "pretrained"  # shipped priors: NAME.pt + MODEL_CARD.md
+
+
+def pretrained_names() -> list[str]:
+    return sorted(p.stem for p in PRETRAINED.glob("*.pt"))
+
+
 def load_prior(path: str | Path, device="cpu"):
-    """A trained DVAE from its checkpoint, in eval mode with gradients off (a frozen prior)."""
+    """A trained DVAE, in eval mode with gradients off (a frozen prior), from its checkpoint file or by the
+    name of a shipped prior (``srnn-trajectory``, ``rvae-speech``: see ``ppl_models/pretrained``)."""
+    if not Path(path).is_file() and str(path) in pretrained_names():
+        path = PRETRAINED / f"{path}.pt"
+    elif not Path(path).exists():
+        raise FileNotFoundError(f"{path}: no such checkpoint, nor a shipped prior ({', '.join(pretrained_names())})")
     state = load_checkpoint(path)  # checks the file is a readable ppl_models checkpoint
     config = dict(state["config"])
     if "model" not in config or "dvae" not in state["modules"]:
         raise CheckpointError(f"{path}: holds model {state['name']!r}, not a DVAE prior")
     name, kind = config.pop("model"), config.pop("kind")
+    config.pop("scheduled_sampling", None)  # a training setting, not a size
     dvae = build_dvae(name, kind, **config)
     dvae.load_state_dict(state["modules"]["dvae"])
     return dvae.to(device).eval().requires_grad_(False)
+
+
+def export_prior(checkpoint: str | Path, out: str | Path) -> Path:
+    """A training checkpoint without what only ``--resume`` needs (optimizer moments, best-so-far copy, RNG
+    state): about a third of the size, and what ``ppl_models/pretrained`` ships."""
+    state = load_checkpoint(checkpoint)
+    if "dvae" not in state["modules"]:
+        raise CheckpointError(f"{checkpoint}: holds model {state['name']!r}, not a DVAE prior")
+    keep = ("format", "version", "name", "config", "modules", "params", "constraints", "history", "epoch")
+    out = Path(out)
+    atomic_torch_save({k: state[k] for k in keep if k in state}, out)
+    return out

@@ -20,6 +20,7 @@ from ppl_models.nn import mlp
 
 class VRNN(DVAE):
     name = "vrnn"
+    reads_past_x = True
 
     def __init__(self, x_dim: int, z_dim: int, likelihood: str = "gaussian", hidden: int = 64, rnn_dim: int = 64, **_):
         super().__init__(x_dim, z_dim, likelihood)
@@ -30,18 +31,19 @@ class VRNN(DVAE):
                                     rnn=self.rnn)
         self.decoder = mlp([z_dim + rnn_dim, hidden, hidden, self.likelihood.param_dim])
 
-    def context(self, x):
-        """The features phi(x_t), all t: (B, T, hidden)."""
-        return self.phi_x(self.features(x))
+    def context(self, x, past):
+        """The features phi(x_t) and phi(past_{t-1}), all t: two (B, T, hidden)."""
+        fx = self.phi_x(self.features(x))
+        return fx, self.shift(fx if past is x else self.phi_x(self.features(past)))
 
-    def prior_latent(self, x, fx):
-        return self.prior_cell, self.shift(fx), None
+    def prior_latent(self, x, ctx):
+        return self.prior_cell, ctx[1], None
 
-    def guide_latent(self, x, fx):
-        return self.encoder, self.shift(fx), fx
+    def guide_latent(self, x, ctx):
+        return self.encoder, ctx[1], ctx[0]
 
-    def decoder_params(self, z, x, fx):
-        h, _ = self.rnn(torch.cat([self.shift(z), self.shift(fx)], dim=-1))  # h_t from z_{t-1}, x_{t-1}
+    def decoder_params(self, z, x, ctx):
+        h, _ = self.rnn(torch.cat([self.shift(z), ctx[1]], dim=-1))  # h_t from z_{t-1}, x_{t-1}
         return self.decoder(torch.cat([z, h], dim=-1))
 
     @torch.no_grad()

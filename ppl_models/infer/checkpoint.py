@@ -24,7 +24,7 @@ class CheckpointError(ValueError):
     """A checkpoint that is missing, unreadable, or of another model or shape."""
 
 
-def _atomic_torch_save(obj, path: Path) -> None:
+def atomic_torch_save(obj, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
     os.close(fd)
@@ -53,7 +53,7 @@ def save_checkpoint(path: str | os.PathLike, name: str, config: dict, modules: d
         "optimizer": optimizer.get_state() if optimizer is not None else None, **extra,
     }
     path = Path(path)
-    _atomic_torch_save(state, path)
+    atomic_torch_save(state, path)
     return path
 
 

@@ -66,7 +66,7 @@ def _restore_snapshot(snapshot: dict[str, torch.Tensor]) -> None:
             p.copy_(snapshot[name])  # in place, so modules registered with pyro.module see it too
 
 
-def train_svi(model: Callable, guide: Callable, train_batches: Iterable, *, epochs: int = 100,
+def train_svi(model: Callable, guide: Callable, train_batches: Iterable | Callable[[int], Iterable], *, epochs: int = 100,
               loss=None, optimizer=None, val_batches: Iterable | None = None, patience: int | None = None,
               min_delta: float = 0.0, modules: dict[str, nn.Module] | None = None, name: str = "model",
               config: dict | None = None, checkpoint: str | os.PathLike | None = None, resume: bool = False,
@@ -75,7 +75,8 @@ def train_svi(model: Callable, guide: Callable, train_batches: Iterable, *, epoc
     """Fit ``guide`` (and the model's parameters) by SVI; return the loss history.
 
     ``train_batches``/``val_batches``: re-iterable collections (a list, a DataLoader) of batches; a batch is
-    a tuple of arguments for ``model``/``guide`` or a single tensor. ``loss`` defaults to ``Trace_ELBO()``
+    a tuple of arguments for ``model``/``guide`` or a single tensor. ``train_batches`` may also be a function
+    of the epoch that returns its batches (a curriculum, e.g. scheduled sampling). ``loss`` defaults to ``Trace_ELBO()``
     (pass ``TraceEnum_ELBO`` for enumerated models), ``optimizer`` to Adam(1e-3). ``modules`` and ``config``
     go into the checkpoint and are checked on ``resume``. ``step_kwargs(epoch)`` gives keyword arguments
     for the training steps of that epoch (e.g. the KL ``annealing`` factor of a warm-up).
@@ -100,7 +101,8 @@ def train_svi(model: Callable, guide: Callable, train_batches: Iterable, *, epoc
                initial=start, total=epochs)
     for epoch in bar:
         kwargs = step_kwargs(epoch) if step_kwargs is not None else {}
-        train = [svi.step(*_as_args(b), **kwargs) for b in train_batches]
+        batches = train_batches(epoch) if callable(train_batches) else train_batches
+        train = [svi.step(*_as_args(b), **kwargs) for b in batches]
         history.train_loss.append(sum(train) / max(len(train), 1))
         if val_batches is not None:
             val = [svi.evaluate_loss(*_as_args(b)) for b in val_batches]

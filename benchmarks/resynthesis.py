@@ -1,0 +1,72 @@
+"""Analysis-resynthesis quality of speech priors on unseen utterances (the DVAE review's table).
+
+Each utterance's power spectrogram goes through a prior's encoder and decoder, is resynthesised with the
+input phase (``ppl_models.dvae.resynthesis``) and scored against the input: RMSE and SI-SDR on the waveform,
+PESQ (wide-band, and narrow-band as in the reference table) and ESTOI.
+
+    python benchmarks/resynthesis.py --data ../shared/data/speech_librispeech_resemblyzer/test-other \
+        --priors vae=vae.pt,dkf=dkf.pt,vrnn=vrnn.pt,srnn=srnn.pt,rvae=rvae-speech
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from ppl_models.data.audio import list_audio_files, load_audio
+from ppl_models.dvae.resynthesis import resynthesize
+from ppl_models.dvae.train import load_prior
+from ppl_models.infer import resolve_device
+from ppl_models.metrics.audio import pesq_score, score
+
+COLUMNS = ("rmse", "si_sdr", "pesq", "pesq_nb", "estoi")
+
+
+def evaluate(dvae, signals, device) -> dict[str, float]:
+    """Mean of each metric over the utterances (PESQ averages skip NaN, i.e. silent estimates)."""
+    rows = []
+    for signal in signals:
+        estimate = resynthesize(dvae, signal, device).numpy()
+        rows.append({**score(signal, estimate), "pesq_nb": pesq_score(signal, estimate, mode="nb")})
+    return {k: float(np.nanmean([r[k] for r in rows])) for k in COLUMNS}
+
+
+def main(args):
+    device = resolve_device(args.device)
+    files = list_audio_files(args.data)
+    if args.limit:
+        files = files[:args.limit]
+    signals = [load_audio(f) for f in files]
+    priors = dict(item.split("=", 1) for item in args.priors.split(","))
+    results = {}
+    for name, source in tqdm(priors.items(), desc="priors", disable=not args.progress):
+        results[name] = evaluate(load_prior(source, device), signals, device)
+    print(f"{len(files)} utterances from {args.data}, {sum(map(len, signals)) / 16000:.0f} s, device {device}")
+    print("| prior | RMSE | SI-SDR (dB) | PESQ wb | PESQ nb | ESTOI |\n|---|---|---|---|---|---|")
+    for name, r in results.items():
+        print(f"| {name} | {r['rmse']:.4f} | {r['si_sdr']:.2f} | {r['pesq']:.2f} | {r['pesq_nb']:.2f} | "
+              f"{r['estoi']:.3f} |")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(results, f, indent=1)
+    return results
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data", required=True, help="folder of clean utterances of speakers unseen in training")
+    p.add_argument("--priors", required=True, help="NAME=CKPT|SHIPPED_NAME, comma-separated")
+    p.add_argument("--limit", type=int, default=0, help="score only the first N files (0: all)")
+    p.add_argument("--json", help="also write the results to this JSON file")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--no-progress", dest="progress", action="store_false")
+    return p.parse_args(argv)
+
+
+if __name__ == "__main__":
+    torch.set_grad_enabled(False)
+    main(parse_args())
