@@ -66,3 +66,50 @@ def test_training_improves_the_elbo_and_reconstruction(name):
     last = sum(svi.evaluate_loss(x) for _ in range(5)) / 5
     assert last < first - 0.3 * abs(first)
     assert (dvae.reconstruct(x) - x).square().mean() < 0.5 * err0
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_prior_embedded_in_a_larger_model_scores_the_dvae_elbo(name, device):
+    """x latent in an outer model (value from the outer guide) + prior_sites/encoder_sites = the DVAE's ELBO."""
+    dvae = build_dvae(name, "trajectory", hidden=16, rnn_dim=8).to(device)
+    x = data_for("trajectory", device)
+
+    def outer_model():
+        with pyro.plate("sources", x.shape[0]):
+            s = pyro.sample("s", pyro.distributions.ImproperUniform(
+                pyro.distributions.constraints.real, (x.shape[0],), x.shape[1:]))
+            dvae.prior_sites("source", s)
+
+    def outer_guide():
+        with pyro.plate("sources", x.shape[0]):
+            s = pyro.sample("s", pyro.distributions.Delta(x, event_dim=2))
+            dvae.encoder_sites("source", s)
+
+    z = poutine.trace(dvae.guide).get_trace(x).nodes["z"]["value"].detach()
+    elbo_dvae = log_joint(dvae.model, x, {"z": z}) - log_joint(dvae.guide, x, {"z": z})
+    values = {"s": x, "source_z": z}
+    model_trace = poutine.trace(poutine.condition(outer_model, data=values)).get_trace()
+    guide_trace = poutine.trace(poutine.condition(outer_guide, data=values)).get_trace()
+    torch.testing.assert_close(model_trace.log_prob_sum() - guide_trace.log_prob_sum(), elbo_dvae,
+                               rtol=1e-5, atol=1e-3)
+
+
+@pytest.mark.parametrize("name", ["srnn", "vrnn"])
+def test_scheduled_sampling_feeds_predictions_at_the_requested_rate(name):
+    """ratio 0: the data (teacher forcing); ratio 1: the teacher-forced predictions; in between, per frame."""
+    torch.manual_seed(0)
+    dvae = build_dvae(name, "trajectory")
+    x = torch.as_tensor(sample_trajectories(64, seed=0))
+    prediction = dvae.reconstruct(x)
+    assert torch.equal(dvae.scheduled_past(x, 0.0), x)
+    torch.testing.assert_close(dvae.scheduled_past(x, 1.0), prediction)
+    past = dvae.scheduled_past(x, 0.3)
+    from_prediction = (past == prediction).all(-1) & ~(x == prediction).all(-1)
+    assert abs(from_prediction.float().mean().item() - 0.3) < 0.03  # 64 x 60 coins
+    assert ((past == x).all(-1) | from_prediction).all()  # each frame is one or the other, whole
+
+
+def test_scheduled_sampling_leaves_other_models_teacher_forced():
+    x = torch.as_tensor(sample_trajectories(4, seed=0))
+    for name in ("vae", "dkf", "rvae"):
+        assert build_dvae(name, "trajectory").scheduled_past(x, 1.0) is x

@@ -17,7 +17,9 @@ and the base class builds from them
 * ``model(x)`` / ``guide(x)``: the fast path, one Pyro site per sequence for z and one for x;
 * ``model_markov(x)`` / ``guide_markov(x)``: the readable form, one site per frame inside ``pyro.markov``;
 * ``reconstruct(x)`` (encoder mean path, then decoder mean) and ``generate`` (subclasses with an
-  autoregressive decoder override it).
+  autoregressive decoder override it);
+* ``prior_sites(prefix, x)`` / ``encoder_sites(prefix, x)``: the frozen prior inside a larger model in which
+  x is itself latent (MixDVAE, speech enhancement).
 
 The ELBO is E_q[log p(x | z) + log p(z) - log q(z | x)]; ``annealing`` scales the z terms of both model and
 guide with ``poutine.scale`` — the KL warm-up of the DVAE papers.
@@ -45,6 +47,9 @@ class DVAE(nn.Module):
         self.x_dim, self.z_dim = x_dim, z_dim
         self.likelihood = Likelihood(likelihood, x_dim)
         self.guides = {"encoder": self.guide}  # the per-frame guide_markov pairs with model_markov only
+        # Standardisation of the networks' inputs, set from training data by adapt_to (saved with the model).
+        self.register_buffer("feature_loc", torch.zeros(x_dim))
+        self.register_buffer("feature_scale", torch.ones(x_dim))
 
     # ----------------------------------------------------------------------------- hooks for subclasses
     def context(self, x, past):
@@ -60,9 +65,31 @@ class DVAE(nn.Module):
         raise NotImplementedError
 
     # ------------------------------------------------------------------------------------------ helpers
-    def features(self, x: torch.Tensor) -> torch.Tensor:
-        """Encoder input: log-power for spectrograms (dynamic range of speech), x itself for boxes."""
+    def raw_features(self, x: torch.Tensor) -> torch.Tensor:
+        """Log-power for spectrograms (the dynamic range of speech), x itself for boxes."""
         return torch.log(x + 1e-8) if self.likelihood.kind == "power" else x
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """What the networks read of x: raw features standardised with the training data's statistics."""
+        return (self.raw_features(x) - self.feature_loc) / self.feature_scale
+
+    @torch.no_grad()
+    def adapt_to(self, x: torch.Tensor) -> "DVAE":
+        """Data-dependent initialisation from training sequences x (N, T, x_dim).
+
+        Standardises the networks' inputs per dimension (raw log-powers span about -20 .. +10 and would
+        saturate the first tanh layers) and starts the decoder at the data's average: its output bias is
+        the mean log-power (v = geometric mean power) or the mean and log-std of the boxes.
+        """
+        raw = self.raw_features(x).reshape(-1, self.x_dim)
+        self.feature_loc.copy_(raw.mean(0))
+        self.feature_scale.copy_(raw.std(0).clamp_min(1e-3))
+        bias = self.decoder[-1].bias
+        if self.likelihood.kind == "power":
+            bias.copy_(self.feature_loc)
+        else:
+            bias.copy_(torch.cat([self.feature_loc, torch.log(self.feature_scale)]))
+        return self
 
     @staticmethod
     def shift(x: torch.Tensor) -> torch.Tensor:
@@ -130,6 +157,27 @@ class DVAE(nn.Module):
                 loc, scale, state = self.frame_params(guide, z_prev, t, state)
                 with poutine.scale(scale=annealing):
                     z_prev = pyro.sample(f"z_{t}", dist.Normal(loc, scale).to_event(1))
+
+    # ------------------------------------------------------------- a frozen prior inside another model
+    def prior_sites(self, prefix: str, x: torch.Tensor) -> torch.Tensor:
+        """The prior p(x, z) of a sequence x that is *latent* in a larger model (MixDVAE's sources, the clean
+        speech of enhancement), called inside that model's plates.
+
+        Samples ``{prefix}_z`` ~ p(z | x_{<t}) and adds log p(x | z) with ``pyro.factor`` as ``{prefix}_x``:
+        x's own site in the larger model carries no density of its own, its value comes from that model's
+        guide. Returns the decoder's parameters, (B, T, P). Pair with :meth:`encoder_sites` in the guide.
+        """
+        B, T, _ = x.shape
+        ctx = self.context(x, x)
+        z = pyro.sample(f"{prefix}_z", self.latent(self.prior_latent(x, ctx), B, T, x.device))
+        params = self.decoder_params(z, x, ctx)
+        pyro.factor(f"{prefix}_x", self.likelihood(params).to_event(2).log_prob(x))
+        return params
+
+    def encoder_sites(self, prefix: str, x: torch.Tensor) -> torch.Tensor:
+        """The guide's half of :meth:`prior_sites`: ``{prefix}_z`` ~ q(z | x), (B, T, z_dim)."""
+        B, T, _ = x.shape
+        return pyro.sample(f"{prefix}_z", self.latent(self.guide_latent(x, self.context(x, x)), B, T, x.device))
 
     # --------------------------------------------------------------------------------- using the model
     @torch.no_grad()

@@ -69,7 +69,7 @@ def train_prior(kind: str, model: str, out: str | Path, data: str = "synthetic",
     pyro.set_rng_seed(seed)  # the same seed everywhere: identical initial replicas
     pyro.clear_param_store()
     train, val = prior_data(kind, data, size=size, seed=seed)
-    dvae = build_dvae(model, kind, **sizes).to(device)
+    dvae = build_dvae(model, kind, **sizes).adapt_to(train).to(device)
     config = {"model": model, "kind": kind, **PRESETS[kind], **sizes}
     if scheduled_sampling:
         config["scheduled_sampling"] = scheduled_sampling
