@@ -112,7 +112,10 @@ def load_prior(path: str | Path, device="cpu"):
     name, kind = config.pop("model"), config.pop("kind")
     config.pop("scheduled_sampling", None)  # a training setting, not a size
     dvae = build_dvae(name, kind, **config)
-    dvae.load_state_dict(state["modules"]["dvae"])
+    try:
+        dvae.load_state_dict(state["modules"]["dvae"])
+    except RuntimeError as err:  # e.g. a checkpoint written before the inputs were standardised
+        raise CheckpointError(f"{path}: the weights do not fit {name} ({kind}): {err}") from None
     return dvae.to(device).eval().requires_grad_(False)
 
 
