@@ -65,6 +65,10 @@ class DVAE(nn.Module):
         raise NotImplementedError
 
     # ------------------------------------------------------------------------------------------ helpers
+    def _context(self, x: torch.Tensor, past: torch.Tensor | None = None):
+        """``context`` with the teacher-forced default: the recurrences read x itself."""
+        return self.context(x, x if past is None else past)
+
     def raw_features(self, x: torch.Tensor) -> torch.Tensor:
         """Log-power for spectrograms (the dynamic range of speech), x itself for boxes."""
         return torch.log(x + 1e-8) if self.likelihood.kind == "power" else x
@@ -116,7 +120,7 @@ class DVAE(nn.Module):
         ``past`` (B, T, x_dim), default x: what the recurrences read as x_{t-1} (see scheduled_past)."""
         pyro.module(self.name, self)
         B, T, _ = x.shape
-        ctx = self.context(x, x if past is None else past)
+        ctx = self._context(x, past)
         with pyro.plate("sequences", B, device=x.device):
             with poutine.scale(scale=annealing):
                 z = pyro.sample("z", self.latent(self.prior_latent(x, ctx), B, T, x.device))  # (B, T, z_dim)
@@ -125,7 +129,7 @@ class DVAE(nn.Module):
     def guide(self, x: torch.Tensor, past: torch.Tensor | None = None, annealing: float = 1.0):
         pyro.module(self.name, self)
         B, T, _ = x.shape
-        ctx = self.context(x, x if past is None else past)
+        ctx = self._context(x, past)
         with pyro.plate("sequences", B, device=x.device):
             with poutine.scale(scale=annealing):
                 pyro.sample("z", self.latent(self.guide_latent(x, ctx), B, T, x.device))
@@ -134,7 +138,7 @@ class DVAE(nn.Module):
     def model_markov(self, x: torch.Tensor, past: torch.Tensor | None = None, annealing: float = 1.0):
         pyro.module(self.name, self)
         B, T, _ = x.shape
-        ctx = self.context(x, x if past is None else past)
+        ctx = self._context(x, past)
         prior = self.latent(self.prior_latent(x, ctx), B, T, x.device)
         z_prev, state, zs = torch.zeros(B, self.z_dim, device=x.device), None, []
         with pyro.plate("sequences", B, device=x.device):
@@ -150,7 +154,7 @@ class DVAE(nn.Module):
     def guide_markov(self, x: torch.Tensor, past: torch.Tensor | None = None, annealing: float = 1.0):
         pyro.module(self.name, self)
         B, T, _ = x.shape
-        guide = self.latent(self.guide_latent(x, self.context(x, x if past is None else past)), B, T, x.device)
+        guide = self.latent(self.guide_latent(x, self._context(x, past)), B, T, x.device)
         z_prev, state = torch.zeros(B, self.z_dim, device=x.device), None
         with pyro.plate("sequences", B, device=x.device):
             for t in pyro.markov(range(T)):
@@ -168,7 +172,7 @@ class DVAE(nn.Module):
         guide. Returns the decoder's parameters, (B, T, P). Pair with :meth:`encoder_sites` in the guide.
         """
         B, T, _ = x.shape
-        ctx = self.context(x, x)
+        ctx = self._context(x)
         z = pyro.sample(f"{prefix}_z", self.latent(self.prior_latent(x, ctx), B, T, x.device))
         params = self.decoder_params(z, x, ctx)
         pyro.factor(f"{prefix}_x", self.likelihood(params).to_event(2).log_prob(x))
@@ -177,20 +181,20 @@ class DVAE(nn.Module):
     def encoder_sites(self, prefix: str, x: torch.Tensor) -> torch.Tensor:
         """The guide's half of :meth:`prior_sites`: ``{prefix}_z`` ~ q(z | x), (B, T, z_dim)."""
         B, T, _ = x.shape
-        return pyro.sample(f"{prefix}_z", self.latent(self.guide_latent(x, self.context(x, x)), B, T, x.device))
+        return pyro.sample(f"{prefix}_z", self.latent(self.guide_latent(x, self._context(x)), B, T, x.device))
 
     # --------------------------------------------------------------------------------- using the model
     @torch.no_grad()
     def encode(self, x: torch.Tensor, ctx=None) -> torch.Tensor:
         """The encoder's mean path z_t = loc_t (frame by frame), (B, T, z_dim)."""
-        ctx = self.context(x, x) if ctx is None else ctx
+        ctx = self._context(x) if ctx is None else ctx
         q = self.latent(self.guide_latent(x, ctx), x.shape[0], x.shape[1], x.device)
         return q.mean_path() if isinstance(q, LatentSequence) else q.mean
 
     @torch.no_grad()
     def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
         """E[x_t | z, x_{<t}] with z the encoder's mean path: boxes, or the power variance v for speech."""
-        ctx = self.context(x, x)
+        ctx = self._context(x)
         return self.likelihood.mean(self.decoder_params(self.encode(x, ctx), x, ctx))
 
     @torch.no_grad()

@@ -54,13 +54,13 @@ class SRNN(DVAE):
 
     @torch.no_grad()
     def generate(self, length: int, num: int = 1, device=None) -> torch.Tensor:
-        x_prev = torch.zeros(num, self.x_dim, device=device)
+        f_prev = torch.zeros(num, self.x_dim, device=device)  # shift()'s zero pad: features of "x_0", as trained
         z_prev, state, xs = torch.zeros(num, self.z_dim, device=device), None, []
         for _ in range(length):
-            out, state = self.rnn(self.features(x_prev).unsqueeze(1), state)
+            out, state = self.rnn(f_prev.unsqueeze(1), state)
             h = out.squeeze(1)
             loc, scale, _ = self.transition.step(z_prev, None, h)
             z_prev = loc + scale * torch.randn_like(loc)
-            x_prev = self.likelihood.mean(self.decoder(torch.cat([z_prev, h], dim=-1)))
-            xs.append(x_prev)
+            xs.append(self.likelihood.mean(self.decoder(torch.cat([z_prev, h], dim=-1))))
+            f_prev = self.features(xs[-1])
         return torch.stack(xs, dim=1)

@@ -48,13 +48,13 @@ class VRNN(DVAE):
 
     @torch.no_grad()
     def generate(self, length: int, num: int = 1, device=None) -> torch.Tensor:
-        x_prev = torch.zeros(num, self.x_dim, device=device)
+        fx_prev = torch.zeros(num, self.rnn.input_size - self.z_dim, device=device)  # shift()'s zero pad, as trained
         z_prev, state, xs = torch.zeros(num, self.z_dim, device=device), None, []
         for _ in range(length):
-            out, state = self.rnn(torch.cat([z_prev, self.phi_x(self.features(x_prev))], -1).unsqueeze(1), state)
+            out, state = self.rnn(torch.cat([z_prev, fx_prev], -1).unsqueeze(1), state)
             h = out.squeeze(1)
             loc, scale = self.prior_cell.head(h)
             z_prev = loc + scale * torch.randn_like(loc)
-            x_prev = self.likelihood.mean(self.decoder(torch.cat([z_prev, h], dim=-1)))
-            xs.append(x_prev)
+            xs.append(self.likelihood.mean(self.decoder(torch.cat([z_prev, h], dim=-1))))
+            fx_prev = self.phi_x(self.features(xs[-1]))
         return torch.stack(xs, dim=1)
