@@ -65,6 +65,7 @@ def cmd_train_prior(args) -> int:
                                 batch_size=args.batch_size, lr=args.lr, warmup_epochs=args.warmup,
                                 device=resolve_device(args.device), resume=args.resume, seed=args.seed,
                                 scheduled_sampling=args.scheduled_sampling, patience=args.patience, size=args.size,
+                                segment_hop=args.segment_hop,
                                 progress=not args.no_progress)
     val = f", validation {history.val_loss[-1]:.4g}" if history.val_loss else ""
     if int(os.environ.get("RANK", "0")) == 0:  # under torchrun, one report
@@ -250,6 +251,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="SRNN/VRNN: after the warm-up, ramp to probability P that the decoder reads its own "
                         "prediction as x_{t-1} (default: 0, teacher forcing only)")
     p.add_argument("--size", type=int, default=512, help="number of synthetic training sequences (default: 512)")
+    p.add_argument("--segment-hop", type=int, default=None, metavar="FRAMES",
+                   help="speech: start a training segment (50 frames) every FRAMES frames; below 50 they "
+                        "overlap, augmenting a small corpus (default: 50)")
     p.add_argument("--patience", type=int, default=None,
                    help="stop after this many epochs without validation improvement, keeping the best")
     p.add_argument("--resume", action="store_true", help="continue from --out if it exists")

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from conftest import shared
-from ppl_models.data.audio import load_audio, write_audio
+from ppl_models.data.audio import load_audio, peak_normalise, write_audio
 from ppl_models.data.spectrogram_dataset import SpectrogramSegments
 from ppl_models.data.stft import power_spectrogram, trim_silence
 from ppl_models.data.synthetic import speech_like
@@ -14,10 +14,10 @@ def test_real_speech_folder_becomes_fixed_length_segments(frames):
     folder = shared("pyroomacoustics_samples", "speech")
     data = SpectrogramSegments(folder, segment_frames=frames)
     assert data[0].shape == (frames, 513) and data[0].dtype == torch.float32
-    # the first segment is exactly the first frames of the trimmed utterance's power spectrogram
+    # the first segment is exactly the first frames of the peak-normalised, trimmed utterance's spectrogram
     path, start = data.origins[0]
     assert start == 0
-    expected = power_spectrogram(trim_silence(load_audio(path))).T[:frames]
+    expected = power_spectrogram(trim_silence(peak_normalise(load_audio(path)))).T[:frames]
     torch.testing.assert_close(data[0], expected)
     files = sorted(folder.glob("*.wav"))
     assert len(data) == sum(power_spectrogram(trim_silence(load_audio(f))).shape[1] // frames for f in files)
@@ -32,6 +32,16 @@ def test_segment_count_and_no_overlap(tmp_path):
     assert len(data) == sum(n // 50 for n in n_frames)
     starts = [s for p, s in data.origins if p.name == "utt1.wav"]
     assert starts == list(range(0, 50 * len(starts), 50))
+
+
+def test_overlapping_segments_start_every_hop_frames(tmp_path):
+    write_audio(tmp_path / "utt.wav", speech_like(2.0, seed=0))
+    whole = SpectrogramSegments(tmp_path, segment_frames=50, trim_db=None)
+    data = SpectrogramSegments(tmp_path, segment_frames=50, trim_db=None, hop_frames=10)
+    n_frames = whole.segments.shape[0] * 50 + (len(speech_like(2.0, seed=0)) // 256 + 1) % 50
+    assert [s for _, s in data.origins] == list(range(0, n_frames - 50 + 1, 10))
+    torch.testing.assert_close(data[5], whole[1])  # frames 50..99 either way
+    torch.testing.assert_close(data[1][:40], data[0][10:])  # neighbours share 40 frames
 
 
 def test_empty_folder_and_short_audio_are_errors(tmp_path):

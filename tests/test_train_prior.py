@@ -6,7 +6,7 @@ import torch
 from ppl_models.data.audio import list_audio_files, load_audio
 from ppl_models.dvae import RVAE, SRNN
 from ppl_models.dvae.resynthesis import resynthesize
-from ppl_models.dvae.train import export_prior, load_prior, pretrained_names, train_prior
+from ppl_models.dvae.train import export_prior, load_prior, pretrained_names, prior_data, train_prior
 from ppl_models.metrics.audio import si_sdr
 from tests.conftest import shared
 
@@ -24,6 +24,15 @@ def test_scheduled_sampling_ramps_after_the_warm_up(tmp_path, monkeypatch):
                 scheduled_sampling=0.6, progress=False)
     # KL warm-up over epochs 0-1 teacher-forced, then linear to 0.6 by mid-training (epoch 3), then flat
     torch.testing.assert_close(torch.tensor(ratios), torch.tensor([0, 0, 0.3, 0.6, 0.6, 0.6, 0.6, 0.6]))
+
+
+def test_speech_is_split_by_utterance_so_overlapping_segments_never_leak():
+    train, val = prior_data("speech", "synthetic", size=48, segment_hop=10)  # 4 utterances, one validates
+    plain, _ = prior_data("speech", "synthetic", size=48)
+    assert train.shape[1:] == (50, 513) and len(train) > 4 * len(plain)
+    train_frames = {tuple(f.tolist()[:8]) for f in train.reshape(-1, 513)}
+    val_frames = [f for f in val.reshape(-1, 513) if f.sum() > 0]  # (the synthetic pauses are exact zeros)
+    assert val_frames and not any(tuple(f.tolist()[:8]) in train_frames for f in val_frames)
 
 
 def test_export_keeps_the_prior_and_drops_the_optimizer(tmp_path):

@@ -49,6 +49,13 @@ def check_signal(signal: np.ndarray, name: str = "signal") -> np.ndarray:
     return signal
 
 
+def peak_normalise(signal: np.ndarray) -> np.ndarray:
+    """Scale a signal so that its largest absolute sample is 1, as the speech priors' training data is: the
+    priors then model the spectral shape and its changes, not the recording level."""
+    peak = np.max(np.abs(signal))
+    return signal / peak if peak > 0 else signal
+
+
 def load_audio(path: str | os.PathLike, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
     """Read ``path`` as a mono float32 signal at ``sample_rate`` Hz.
 

@@ -1,8 +1,9 @@
 """A folder of utterances as fixed-length power-spectrogram segments, the training data of speech priors.
 
-Each utterance is read at 16 kHz (mono), its leading and trailing silence trimmed (30 dB), transformed by the
-STFT of :mod:`ppl_models.data.stft`, and cut into non-overlapping segments of ``segment_frames`` frames
-(50 or 100 in the papers). An item is a (T, F) float32 tensor of |X|^2: time first, as the sequence models
+Each utterance is read at 16 kHz (mono), scaled to a peak of 1, its leading and trailing silence trimmed
+(30 dB), transformed by the STFT of :mod:`ppl_models.data.stft`, and cut into segments of ``segment_frames``
+frames (50 or 100 in the papers), every ``hop_frames`` frames: non-overlapping by default; a shorter hop
+gives overlapping segments, a cheap augmentation for a small corpus. An item is a (T, F) float32 tensor of |X|^2: time first, as the sequence models
 consume it. ``dataset.origins[i]`` says which file and frame the i-th segment came from.
 """
 
@@ -15,18 +16,22 @@ from typing import Iterable
 import torch
 from torch.utils.data import Dataset
 
-from ppl_models.data.audio import list_audio_files, load_audio
+from ppl_models.data.audio import list_audio_files, load_audio, peak_normalise
 from ppl_models.data.stft import power_spectrogram, trim_silence
 
 
-def cut_segments(power: torch.Tensor, segment_frames: int) -> list[tuple[int, torch.Tensor]]:
-    """(start frame, segment) for the non-overlapping (segment_frames, F) pieces of a (T, F) spectrogram."""
-    return [(s, power[s:s + segment_frames]) for s in range(0, power.shape[0] - segment_frames + 1, segment_frames)]
+def cut_segments(power: torch.Tensor, segment_frames: int, hop_frames: int | None = None
+                 ) -> list[tuple[int, torch.Tensor]]:
+    """(start frame, segment) for the (segment_frames, F) pieces of a (T, F) spectrogram that start every
+    ``hop_frames`` frames (default ``segment_frames``: non-overlapping)."""
+    hop = hop_frames or segment_frames
+    return [(s, power[s:s + segment_frames]) for s in range(0, power.shape[0] - segment_frames + 1, hop)]
 
 
-def segments_of(signals, segment_frames: int) -> torch.Tensor:
-    """Non-overlapping (segment_frames, F) power segments of in-memory signals, stacked."""
-    segments = [seg for signal in signals for _, seg in cut_segments(power_spectrogram(signal).T, segment_frames)]
+def segments_of(signals, segment_frames: int, hop_frames: int | None = None) -> torch.Tensor:
+    """(segment_frames, F) power segments of in-memory signals (scaled to a peak of 1), stacked."""
+    segments = [seg for signal in signals
+                for _, seg in cut_segments(power_spectrogram(peak_normalise(signal)).T, segment_frames, hop_frames)]
     if not segments:
         raise ValueError(f"every signal is shorter than {segment_frames} frames")
     return torch.stack(segments)
@@ -36,18 +41,20 @@ class SpectrogramSegments(Dataset):
     """Fixed-length |STFT|^2 segments, shape (segment_frames, 513), from a folder or a list of files."""
 
     def __init__(self, source: str | os.PathLike | Iterable[str | os.PathLike], segment_frames: int = 50,
-                 trim_db: float | None = 30.0):
+                 trim_db: float | None = 30.0, hop_frames: int | None = None):
         if segment_frames < 1:
             raise ValueError(f"segment_frames must be >= 1, got {segment_frames}")
+        if hop_frames is not None and hop_frames < 1:
+            raise ValueError(f"hop_frames must be >= 1, got {hop_frames}")
         files = list_audio_files(source) if isinstance(source, (str, os.PathLike)) else [Path(f) for f in source]
         if not files:
             raise ValueError(f"{source}: no audio files (.wav, .flac, .ogg) found")
         segments, self.origins = [], []
         for path in files:
-            signal = load_audio(path)
+            signal = peak_normalise(load_audio(path))
             if trim_db is not None:
                 signal = trim_silence(signal, trim_db)
-            for start, segment in cut_segments(power_spectrogram(signal).T, segment_frames):  # (T, F) pieces
+            for start, segment in cut_segments(power_spectrogram(signal).T, segment_frames, hop_frames):  # (T, F) pieces
                 segments.append(segment)
                 self.origins.append((path, start))
         if not segments:

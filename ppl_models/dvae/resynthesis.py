@@ -15,8 +15,10 @@ def resynthesize(dvae, signal, device="cpu") -> torch.Tensor:
     if dvae.likelihood.kind != "power":
         raise ValueError(f"resynthesis needs a speech prior (power likelihood), got a {dvae.likelihood.kind} one")
     x = torch.as_tensor(signal, dtype=torch.float32, device=device)
+    peak = x.abs().max().clamp_min(1e-12)
+    x = x / peak  # the priors are trained on peak-normalised speech (see data.spectrogram_dataset)
     spec = stft(x)  # (F, T)
     power = spec.abs().square().T.unsqueeze(0)  # (1, T, F)
     variance = dvae.reconstruct(power)[0].T  # (F, T)
     estimate = torch.sqrt(variance) * torch.exp(1j * torch.angle(spec))
-    return istft(estimate, length=len(x)).cpu()
+    return (istft(estimate, length=len(x)) * peak).cpu()

@@ -20,10 +20,13 @@ from ppl_models.infer.distributed import AllReduceOptim, init_distributed
 from ppl_models.infer.svi import make_optimizer
 
 
-def prior_data(kind: str, data: str = "synthetic", segment_frames: int = 50, size: int = 512, seed: int = 0):
+def prior_data(kind: str, data: str = "synthetic", segment_frames: int = 50, size: int = 512, seed: int = 0,
+               segment_hop: int | None = None):
     """(train, validation) tensors (N, T, x_dim) for a ``trajectory`` or ``speech`` prior.
 
-    ``data``: ``synthetic``, or for speech one folder of utterances or several separated by commas."""
+    ``data``: ``synthetic``, or for speech one folder of utterances or several separated by commas. Speech is
+    split by utterance (every tenth one validates), so that training segments cut every ``segment_hop``
+    frames (overlapping when shorter than ``segment_frames``) never share frames with validation ones."""
     if kind == "trajectory":
         if data != "synthetic":
             raise ValueError(f"--data {data}: trajectory priors train on 'synthetic' trajectories only for now")
@@ -31,35 +34,36 @@ def prior_data(kind: str, data: str = "synthetic", segment_frames: int = 50, siz
                 torch.as_tensor(sample_trajectories(max(size // 8, 8), seed=seed + 10_000)))
     if kind != "speech":
         raise ValueError(f"--kind must be trajectory or speech, got {kind!r}")
-    from ppl_models.data.spectrogram_dataset import segments_of
+    from ppl_models.data.spectrogram_dataset import SpectrogramSegments, segments_of
 
     if data == "synthetic":
         utterances = [speech_like(3.0, seed=seed + i) for i in range(max(size // 12, 2))]
-        segments = segments_of(utterances, segment_frames)
+        split = lambda part, hop: segments_of(part, segment_frames, hop)  # noqa: E731
     else:
         from ppl_models.data.audio import list_audio_files
-        from ppl_models.data.spectrogram_dataset import SpectrogramSegments
 
-        files = [f for folder in data.split(",") for f in list_audio_files(folder)]
-        if not files:
-            raise ValueError(f"--data {data}: no audio files (.wav, .flac, .ogg) found")
-        segments = SpectrogramSegments(files, segment_frames).segments
-    generator = torch.Generator().manual_seed(seed)
-    order = torch.randperm(len(segments), generator=generator)
-    n_val = max(1, len(segments) // 10)
-    return segments[order[n_val:]], segments[order[:n_val]]
+        utterances = [f for folder in data.split(",") for f in list_audio_files(folder)]
+        if len(utterances) < 2:
+            raise ValueError(f"--data {data}: need at least two audio files (.wav, .flac, .ogg), "
+                             f"found {len(utterances)}")
+        split = lambda part, hop: SpectrogramSegments(part, segment_frames, hop_frames=hop).segments  # noqa: E731
+    order = torch.randperm(len(utterances), generator=torch.Generator().manual_seed(seed)).tolist()
+    n_val = max(1, len(utterances) // 10)
+    return (split([utterances[i] for i in order[n_val:]], segment_hop),
+            split([utterances[i] for i in order[:n_val]], None))
 
 
 def train_prior(kind: str, model: str, out: str | Path, data: str = "synthetic", epochs: int = 50,
                 batch_size: int = 32, lr: float = 1e-3, warmup_epochs: int = 10, device="cpu", resume: bool = False,
                 seed: int = 0, size: int = 512, progress: bool = True, scheduled_sampling: float = 0.0,
-                patience: int | None = None, **sizes):
+                patience: int | None = None, segment_hop: int | None = None, **sizes):
     """Train a DVAE prior by SVI with a linear KL warm-up; checkpoint to ``out`` every epoch.
 
     ``scheduled_sampling`` (SRNN, VRNN): after the warm-up, the probability that the decoder reads its own
     prediction instead of the data as x_{t-1} ramps linearly from 0 to this value by mid-training
     (:meth:`~ppl_models.dvae.base.DVAE.scheduled_past`). ``patience``: stop when the validation loss has not
-    improved for that many epochs and keep the best parameters (small corpora overfit).
+    improved for that many epochs and keep the best parameters (small corpora overfit). ``segment_hop``
+    (speech): cut training segments every that many frames, overlapping ones augmenting a small corpus.
 
     Under ``torchrun --nproc_per_node=K`` each process trains on every K-th sequence and gradients are
     averaged across processes (:mod:`ppl_models.infer.distributed`); only rank 0 writes the checkpoint.
@@ -68,7 +72,7 @@ def train_prior(kind: str, model: str, out: str | Path, data: str = "synthetic",
     rank, world = init_distributed(device)
     pyro.set_rng_seed(seed)  # the same seed everywhere: identical initial replicas
     pyro.clear_param_store()
-    train, val = prior_data(kind, data, size=size, seed=seed)
+    train, val = prior_data(kind, data, size=size, seed=seed, segment_hop=segment_hop)
     dvae = build_dvae(model, kind, **sizes).adapt_to(train).to(device)
     config = {"model": model, "kind": kind, **PRESETS[kind], **sizes}
     if scheduled_sampling:
