@@ -1,0 +1,86 @@
+"""Fitting a MixDVAE to one batch of problems (windows) with any of its guides, and reading the posterior:
+source means, responsibilities from ``TraceEnum_ELBO.compute_marginals`` and MAP assignments from
+``infer_discrete``.
+
+Inference is per problem, as in the paper: the DVAE decoder stays frozen, the encoder is fine-tuned on
+the problem, and q(s) (and q(w) for ``sampled-w``) is fitted from scratch. Each fit runs in its own scope of
+Pyro's parameter store, so a fit never disturbs the caller's parameters.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pyro
+import torch
+from pyro import poutine
+from pyro.infer import SVI, TraceEnum_ELBO, TraceGraph_ELBO, infer_discrete
+from pyro.optim import ClippedAdam
+from tqdm.auto import trange
+
+from ppl_models.mixdvae.model import MixDVAE
+
+GUIDES = ("vem", "svi", "sampled-w")
+
+
+@dataclass
+class MixFit:
+    sources: torch.Tensor  # (B, N, T, D) posterior means of the sources
+    variances: torch.Tensor  # (B, N, T, D)
+    responsibilities: torch.Tensor  # (B, T, K, N') posterior P(w_tk = n), from compute_marginals
+    assignments: torch.Tensor  # (B, T, K) MAP assignment (infer_discrete, temperature 0)
+    phi: torch.Tensor  # (D,) relative observation variance
+    beta: torch.Tensor  # (N',) assignment prior
+    losses: list[float] = field(default_factory=list)
+
+
+def elbo_for(guide: str, num_particles: int = 1):
+    """The ELBO each guide is trained with: enumeration, except for the sampled-w ablation."""
+    if guide == "sampled-w":
+        return TraceGraph_ELBO(num_particles=num_particles, max_plate_nesting=MixDVAE.max_plate_nesting)
+    return TraceEnum_ELBO(num_particles=num_particles, max_plate_nesting=MixDVAE.max_plate_nesting)
+
+
+def fit(mix: MixDVAE, obs: torch.Tensor, mask: torch.Tensor, init: torch.Tensor, guide: str = "vem",
+        iterations: int = 100, lr: float = 0.01, source_lr: float = 1e-3, marginal_samples: int = 8,
+        progress: bool = False) -> MixFit:
+    """Fit ``mix`` to obs (B, T, K, D) / mask (B, T, K) from initial sources (B, N, T, D).
+
+    ``lr``: Adam step of the encoder and of the other parameters; ``source_lr``: of the mean-field q(s)
+    (in the data's units: normalised image coordinates for boxes)."""
+    if guide not in GUIDES:
+        raise ValueError(f"--guide must be one of {', '.join(GUIDES)}, got {guide!r}")
+    mix.closed_form_m_step = guide == "vem"
+    guide_fn = mix.guides[guide]
+    with pyro.get_param_store().scope():
+        mix.start(obs, mask, init)
+        optim = ClippedAdam(lambda name, _: {"lr": source_lr if name.startswith("mixdvae_s_") else lr})
+        svi = SVI(mix.model, guide_fn, optim, loss=elbo_for(guide))
+        losses = []
+        for _ in trange(iterations, desc=f"MixDVAE ({guide})", disable=not progress, leave=False):
+            losses.append(svi.step(obs, mask))
+            if guide == "vem":
+                mix.vem_update(obs, mask)
+        sources, variances = mix.posterior_sources(guide)
+        responsibilities = _marginals(mix, guide_fn, obs, mask, marginal_samples)
+        assignments = map_assignments(mix, guide_fn, obs, mask)
+        phi, beta = (t.detach().clone() for t in mix.observation_params())
+    return MixFit(sources, variances, responsibilities, assignments, phi, beta, losses)
+
+
+@torch.no_grad()
+def _marginals(mix, guide_fn, obs, mask, samples: int) -> torch.Tensor:
+    """P(w_tk = n | o, s) averaged over draws of the guide: (B, T, K, N')."""
+    elbo = TraceEnum_ELBO(max_plate_nesting=mix.max_plate_nesting)
+    probs = [elbo.compute_marginals(mix.model, poutine.block(guide_fn, hide=["w"]), obs, mask)["w"].probs
+             for _ in range(samples)]
+    return torch.stack(probs).mean(0).expand(*mask.shape, mix.num_classes)
+
+
+@torch.no_grad()
+def map_assignments(mix, guide_fn, obs, mask) -> torch.Tensor:
+    """The most probable joint assignment w given one draw of the guide (Viterbi-like, temperature 0)."""
+    guide_trace = poutine.trace(poutine.block(guide_fn, hide=["w"])).get_trace(obs, mask)
+    decoder = infer_discrete(poutine.replay(mix.model, trace=guide_trace),
+                             first_available_dim=-1 - mix.max_plate_nesting, temperature=0)
+    return poutine.trace(decoder).get_trace(obs, mask).nodes["w"]["value"]

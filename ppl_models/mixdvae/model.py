@@ -1,0 +1,193 @@
+r"""MixDVAE (Lin, Girin & Alameda-Pineda, "Mixture of dynamical variational autoencoders for multi-source
+trajectory modeling and separation", TMLR 2023): N sources, each distributed as a frozen pre-trained DVAE,
+and the assignment of every observation to the source that produced it, marginalised exactly.
+
+Generative model (eq. 5-7), windows b, frames t, detections k, sources n:
+
+    z_{1:T,n}, s_{1:T,n} ~ p_DVAE(s, z)                           the frozen prior (SRNN for boxes)
+    w_tk ~ Categorical(beta)                                      which source made detection k
+    o_tk | w_tk = n, s_t ~ N(s_tn, Phi_tk),  Phi_tk = diag(phi * size_tk^2)
+
+    plate tracks (B x N)              plate windows x time x detections (B, T, K)
+    z_{t-1,n} --> z_{t,n}
+        |            |                      beta
+        v            v                        |
+    s_{t-1,n} --> s_{t,n} ------------------> o_tk <-- w_tk
+                                               (mask: padded / missed detections)
+
+With ``clutter`` an extra class N explains detections of nobody tracked, o ~ N(0.5, 0.5^2) per coordinate.
+w is a model-side enumerated site: ``TraceEnum_ELBO`` sums it out exactly, in parallel (shapes below), so
+no guide needs a q(w) — except ``sampled-w``, which exists to show why enumeration wins.
+
+Guides (``MixDVAE.guides``, chosen by name):
+
+* ``vem``: the paper's variational EM as a guide (sec. 3.3). q(z | s) is the DVAE encoder fed with the
+  mean of the last q(s) (E-Z step); q(s) is the closed-form Gaussian of the E-S step given the decoder's prediction
+  and the responsibilities; after each gradient step on the encoder, :meth:`vem_update` runs the exact E-W
+  step and the closed-form M-step (:mod:`ppl_models.mixdvae.vem`).
+* ``svi``: mean-field Gaussian q(s) and the encoder q(z | s), all by gradient on the enumerated ELBO; phi
+  and beta are learned by gradient too.
+* ``sampled-w``: ``svi`` plus an explicit q(w) sampled with a score-function estimator (TraceGraph_ELBO).
+
+Enumeration shapes (max_plate_nesting = 3; w enumerated in dim -4):
+
+    s, source_z            (B*N, T, D)      plate tracks at dim -1
+    w                      (B, T, K)  ->  (N', 1, 1, 1) when enumerated
+    locs[b, t, w]          (N', B, T, 1, D)
+    o                      (B, T, K, D)      plate windows -3, time -2, detections -1
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+
+import pyro
+import pyro.distributions as dist
+import torch
+from pyro import poutine
+from pyro.distributions import constraints
+from pyro.ops.indexing import Vindex
+from torch import nn
+
+from ppl_models.mixdvae.vem import CLUTTER_LOC, CLUTTER_SCALE, box_size, e_s_step, e_w_step, m_step
+
+
+@dataclass
+class VEMState:
+    """What the variational EM carries between iterations (and what initialises the gradient guides)."""
+
+    m: torch.Tensor  # (B, N, T, D) posterior means of the sources
+    v: torch.Tensor  # (B, N, T, D) posterior variances
+    resp: torch.Tensor  # (B, T, K, N') responsibilities
+    phi: torch.Tensor  # (D,) relative observation variance
+    beta: torch.Tensor  # (N',) assignment prior
+
+
+class MixDVAE(nn.Module):
+    max_plate_nesting = 3
+
+    def __init__(self, prior: nn.Module, num_sources: int, clutter: bool = False, fine_tune_encoder: bool = False,
+                 noise: float = 0.05, learn_noise: bool = False, learn_weights: bool = True):
+        super().__init__()
+        if num_sources < 1:
+            raise ValueError(f"num_sources must be >= 1, got {num_sources}")
+        self.prior = prior.eval().requires_grad_(False)
+        self.encoder = copy.deepcopy(self.prior).requires_grad_(fine_tune_encoder)  # q(z | s), fine-tuned per problem
+        self.num_sources, self.clutter, self.fine_tune_encoder = num_sources, clutter, fine_tune_encoder
+        self.noise, self.learn_noise, self.learn_weights = noise, learn_noise, learn_weights
+        self.guides = {"vem": self.guide_vem, "svi": self.guide_svi, "sampled-w": self.guide_sampled_w}
+        self.closed_form_m_step = False  # set by fit(guide="vem")
+        self.state: VEMState | None = None
+
+    @property
+    def num_classes(self) -> int:
+        return self.num_sources + int(self.clutter)
+
+    # ------------------------------------------------------------------------------------ problem state
+    def start(self, obs: torch.Tensor, mask: torch.Tensor, init: torch.Tensor, init_std: float = 0.5):
+        """Begin inference on observations (B, T, K, D) from initial sources ``init`` (B, N, T, D): q(s) centred
+        there with a std of ``init_std`` box sizes, responsibilities from one E-W step, the encoder reset."""
+        B, N, T, D = init.shape
+        if N != self.num_sources or obs.shape[:2] != (B, T) or mask.shape != obs.shape[:3]:
+            raise ValueError(f"shapes disagree: init {tuple(init.shape)} for {self.num_sources} sources, "
+                             f"observations {tuple(obs.shape)}, mask {tuple(mask.shape)}")
+        self.encoder.load_state_dict(self.prior.state_dict())
+        size = box_size(obs, mask).masked_fill(~mask[..., None], float("nan")).nanmedian()
+        size = torch.nan_to_num(size, nan=0.05)
+        v = (init_std * size) ** 2 * torch.ones_like(init)
+        phi = torch.full((D,), self.noise ** 2, device=obs.device)
+        beta = torch.full((self.num_classes,), 1.0 / self.num_classes, device=obs.device)
+        resp = e_w_step(obs, init, v, phi * box_size(obs, mask) ** 2, beta, self.clutter)
+        self.state = VEMState(init.clone(), v, resp, phi, beta)
+
+    def observation_params(self):
+        """(phi, beta): the closed-form M-step's values under ``vem``, else Pyro params (or fixed)."""
+        phi, beta = self.state.phi, self.state.beta
+        if not self.closed_form_m_step:
+            if self.learn_noise:
+                phi = pyro.param("mixdvae_phi", phi.clone(), constraint=constraints.positive)
+            if self.learn_weights:
+                beta = pyro.param("mixdvae_beta", beta.clone(), constraint=constraints.simplex)
+        return phi, beta
+
+    # -------------------------------------------------------------------------------------------- model
+    def model(self, obs: torch.Tensor, mask: torch.Tensor):
+        """obs (B, T, K, D) detections (any order within a frame), mask (B, T, K) True where present."""
+        B, T, K, D = obs.shape
+        N = self.num_sources
+        phi, beta = self.observation_params()
+        with pyro.plate("tracks", B * N, dim=-1):
+            s = pyro.sample("s", dist.ImproperUniform(constraints.real, (B * N,), (T, D)))
+            self.prior.prior_sites("source", s)  # log p_DVAE(s, z), z sampled as "source_z"
+        locs = s.reshape(B, N, T, D).transpose(1, 2)  # (B, T, N, D)
+        scales = (phi.sqrt() * box_size(obs, mask))[:, :, :, None].expand(B, T, K, N, D)
+        if self.clutter:
+            locs = torch.cat([locs, torch.full_like(locs[:, :, :1], CLUTTER_LOC)], dim=2)
+            scales = torch.cat([scales, torch.full_like(scales[..., :1, :], CLUTTER_SCALE)], dim=3)
+        b, t, k = (torch.arange(n, device=obs.device) for n in (B, T, K))
+        with pyro.plate("windows", B, dim=-3), pyro.plate("time", T, dim=-2), pyro.plate("detections", K, dim=-1):
+            w = pyro.sample("w", dist.Categorical(beta), infer={"enumerate": "parallel"})
+            loc = Vindex(locs)[b[:, None, None], t[:, None], w]  # (B, T, K, D); enumerated (N', B, T, 1, D)
+            scale = Vindex(scales)[b[:, None, None], t[:, None], k, w]
+            with poutine.mask(mask=mask):
+                pyro.sample("o", dist.Normal(loc, scale).to_event(1), obs=obs)
+
+    # ------------------------------------------------------------------------------------------- guides
+    def _register_encoder(self):
+        if self.fine_tune_encoder:
+            pyro.module("mixdvae_encoder", self.encoder)
+
+    def guide_svi(self, obs: torch.Tensor, mask: torch.Tensor):
+        """q(s) = N(loc, scale^2) mean-field, q(z | s) = the DVAE encoder."""
+        B, N, T, D = self.state.m.shape
+        loc = pyro.param("mixdvae_s_loc", self.state.m.reshape(B * N, T, D).clone())
+        scale = pyro.param("mixdvae_s_scale", self.state.v.sqrt().reshape(B * N, T, D).clone(),
+                           constraint=constraints.positive)
+        self._register_encoder()
+        with pyro.plate("tracks", B * N, dim=-1):
+            s = pyro.sample("s", dist.Normal(loc, scale).to_event(2))
+            self.encoder.encoder_sites("source", s)
+
+    def guide_vem(self, obs: torch.Tensor, mask: torch.Tensor):
+        """E-Z step (the encoder on the last q(s)'s mean), then the closed-form E-S step given z."""
+        st = self.state
+        B, N, T, D = st.m.shape
+        self._register_encoder()
+        with pyro.plate("tracks", B * N, dim=-1):
+            past = st.m.reshape(B * N, T, D)  # the DVAE reads the current posterior mean as s_{<t}
+            z = self.encoder.encoder_sites("source", past)
+            prediction = self.prior.likelihood(self.prior.decoder_params(z, past, self.prior._context(past)))
+            m, v = e_s_step(prediction.loc.reshape(B, N, T, D), prediction.scale.reshape(B, N, T, D) ** 2,
+                            obs, mask, st.phi * box_size(obs, mask) ** 2, st.resp)
+            pyro.sample("s", dist.Normal(m.reshape(B * N, T, D), v.sqrt().reshape(B * N, T, D)).to_event(2))
+        self._proposal = (m.detach(), v.detach())
+
+    def guide_sampled_w(self, obs: torch.Tensor, mask: torch.Tensor):
+        """``svi`` plus q(w_tk) = Categorical(logits_tk), sampled: a score-function (REINFORCE) gradient."""
+        self.guide_svi(obs, mask)
+        B, T, K = mask.shape
+        logits = pyro.param("mixdvae_w_logits", torch.log(self.state.resp).clone())
+        with pyro.plate("windows", B, dim=-3), pyro.plate("time", T, dim=-2), pyro.plate("detections", K, dim=-1):
+            pyro.sample("w", dist.Categorical(logits=logits))
+
+    @torch.no_grad()
+    def vem_update(self, obs: torch.Tensor, mask: torch.Tensor):
+        """After a ``vem`` step: keep its q(s), then the exact E-W step and the closed-form M-step."""
+        st = self.state
+        st.m, st.v = self._proposal
+        size = box_size(obs, mask)
+        st.resp = e_w_step(obs, st.m, st.v, st.phi * size ** 2, st.beta, self.clutter)
+        phi, beta = m_step(obs, mask, st.m, st.v, st.resp, size)
+        st.phi = phi if self.learn_noise else st.phi
+        st.beta = beta if self.learn_weights else st.beta
+
+    # -------------------------------------------------------------------------------------- posterior
+    def posterior_sources(self, guide: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """(mean, variance) of q(s), (B, N, T, D), after fitting with ``guide``."""
+        if guide == "vem":
+            return self.state.m, self.state.v
+        B, N, T, D = self.state.m.shape
+        store = pyro.get_param_store()
+        return (store["mixdvae_s_loc"].detach().reshape(B, N, T, D),
+                store["mixdvae_s_scale"].detach().reshape(B, N, T, D) ** 2)

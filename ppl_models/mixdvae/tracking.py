@@ -1,0 +1,69 @@
+"""Multi-object tracking with MixDVAE and its baselines, on batches of N-track windows.
+
+Boxes travel as (x1, y1, x2, y2) in normalised image coordinates (y down). The trajectory prior was trained
+on boxes drawn with y pointing up, (x, y, x + w, y - h) (``data.synthetic.trajectories``), so the tracker
+flips the vertical axis on the way in and back on the way out (:func:`to_prior_coords`, its own inverse).
+
+Sources are initialised from the detections of the first frame in which there are at least N of them (or as
+many as there are), whatever their order, and kept static over the window; VEM then moves them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ppl_models.data.mot import MotRecords, xyxy_to_xywh
+from ppl_models.data.track_windows import TrackWindow
+from ppl_models.metrics.tracking import summarize
+
+
+def to_prior_coords(boxes):
+    """(x1, y1, x2, y2) with y down <-> the prior's (x, y, x + w, y - h) with y up: y -> 1 - y."""
+    flipped = boxes.clone() if torch.is_tensor(boxes) else np.array(boxes, dtype=np.float64)
+    flipped[..., 1::2] = 1 - flipped[..., 1::2]
+    return flipped
+
+
+def windows_to_tensors(windows: list[TrackWindow], device="cpu"):
+    """Stack normalised windows of equal length: obs (B, T, K, 4) in prior coordinates, mask (B, T, K)."""
+    if len({w.detections.shape for w in windows}) != 1:
+        raise ValueError("windows must share length and detection count to be batched")
+    obs = torch.as_tensor(np.stack([to_prior_coords(w.detections) for w in windows]), dtype=torch.float32)
+    mask = torch.as_tensor(np.stack([w.mask for w in windows]))
+    return (obs * mask[..., None]).to(device), mask.to(device)
+
+
+def initial_sources(obs: torch.Tensor, mask: torch.Tensor, num_sources: int) -> torch.Tensor:
+    """(B, N, T, D): each source at one detection of the earliest frame with the most (up to N) detections,
+    repeated over the window. Missing sources (fewer than N detections everywhere) start at the image centre."""
+    B, T, K, D = obs.shape
+    counts = mask.sum(-1).clamp(max=num_sources)  # (B, T)
+    first = (counts == counts.max(-1, keepdim=True).values).float().argmax(-1)  # (B,)
+    init = torch.full((B, num_sources, D), 0.5, device=obs.device, dtype=obs.dtype)
+    for b in range(B):
+        boxes = obs[b, first[b]][mask[b, first[b]]][:num_sources]
+        init[b, :len(boxes)] = boxes
+    return init[:, :, None].expand(B, num_sources, T, D).contiguous()
+
+
+def estimates_to_records(sources: np.ndarray, frames: np.ndarray, first_id: int = 1) -> MotRecords:
+    """(N, T, 4) boxes in prior coordinates -> MOT records (x, y, w, h) with ids first_id .. first_id + N - 1."""
+    N, T, _ = sources.shape
+    xyxy = to_prior_coords(sources)
+    lo, hi = np.minimum(xyxy[..., :2], xyxy[..., 2:]), np.maximum(xyxy[..., :2], xyxy[..., 2:])
+    box = xyxy_to_xywh(np.concatenate([lo, hi], axis=-1)).reshape(-1, 4)
+    return MotRecords(np.tile(frames, N), np.repeat(np.arange(first_id, first_id + N), T), box, np.ones(N * T))
+
+
+def window_gt_records(window: TrackWindow) -> MotRecords:
+    T, N, _ = window.tracks.shape
+    box = xyxy_to_xywh(window.tracks.transpose(1, 0, 2)).reshape(-1, 4)
+    return MotRecords(np.tile(window.frames, N), np.repeat(window.track_ids, T), box, np.ones(N * T))
+
+
+def evaluate_windows(windows: list[TrackWindow], estimates: np.ndarray) -> dict:
+    """CLEAR-MOT / identity metrics over windows; estimates (B, N, T, 4) in prior coordinates."""
+    pairs = {f"{w.sequence}#{i}": (window_gt_records(w), estimates_to_records(estimates[i], w.frames))
+             for i, w in enumerate(windows)}
+    return summarize(pairs)
