@@ -13,6 +13,8 @@ import os
 import sys
 from pathlib import Path
 
+import numpy as np
+
 import ppl_models
 
 log = logging.getLogger("ppl_models")
@@ -215,6 +217,55 @@ def cmd_score_mot(args) -> int:
     return 0
 
 
+# ---------------------------------------------------------------------------------------------- track
+def _image_size(args, detections: Path, records) -> tuple[float, float]:
+    """--image-size, else seqinfo.ini beside the file (or its parent), else the detections' extent."""
+    from ppl_models.data.mot import read_seqinfo
+
+    if args.image_size:
+        return tuple(args.image_size)
+    for folder in (detections.parent, detections.parent.parent):
+        info = read_seqinfo(folder)
+        if "imWidth" in info and "imHeight" in info:
+            return float(info["imWidth"]), float(info["imHeight"])
+    extent = (records.box[:, :2] + records.box[:, 2:]).max(0)
+    log.warning("%s: no seqinfo.ini and no --image-size: using the detections' extent %.0f x %.0f",
+                detections, *extent)
+    return float(extent[0]), float(extent[1])
+
+
+def cmd_track(args) -> int:
+    import pyro
+
+    from ppl_models.data.mot import read_mot, write_mot
+    from ppl_models.dvae.train import load_prior
+    from ppl_models.infer import resolve_device
+    from ppl_models.mixdvae import MixDVAE
+    from ppl_models.mixdvae.tracking import track_detections
+
+    if args.num_sources < 1 or args.window < 2 or args.iterations < 1:
+        raise ValueError("--num-sources must be >= 1, --window >= 2 and --iterations >= 1")
+    device = resolve_device(args.device)
+    detections = Path(args.detections)
+    records = read_mot(detections)
+    records = records.select(records.score >= args.min_score)
+    if len(records) == 0:
+        raise ValueError(f"--detections {detections}: no detection with confidence >= {args.min_score}")
+    size = _image_size(args, detections, records)
+    clutter = args.clutter
+    prior = load_prior(args.prior, device)
+    pyro.set_rng_seed(args.seed)
+    result = track_detections(records, args.num_sources, size,
+                              lambda: MixDVAE(prior, args.num_sources, clutter=clutter,
+                                              learn_noise=args.learn_noise, fine_tune_encoder=args.fine_tune),
+                              guide=args.guide, iterations=args.iterations, window=args.window, device=device,
+                              progress=not args.no_progress)
+    write_mot(args.out, result)
+    print(f"{detections}: {len(np.unique(records.frame))} frames, {args.num_sources} sources "
+          f"({'with' if clutter else 'no'} clutter class), guide {args.guide} -> {args.out}")
+    return 0
+
+
 # ---------------------------------------------------------------------------------------------- main
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ppl-models", description=__doc__.splitlines()[0],
@@ -291,6 +342,35 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     _common(p, device=False)
     p.set_defaults(func=cmd_score_audio)
+
+    p = sub.add_parser("track", help="track N objects through a MOTChallenge detection file with MixDVAE",
+                       description="Multi-object tracking with a mixture of N DVAE sources (Lin et al., TMLR "
+                                   "2023): every detection is assigned to a source by exact enumeration, the "
+                                   "sources follow a pre-trained trajectory prior. Detections come in the "
+                                   "MOTChallenge format (frame, id, x, y, w, h, conf, ...; id ignored, any order "
+                                   "within a frame); the results file has one track id (1..N) per source.")
+    p.add_argument("--detections", required=True, help="MOTChallenge detection file (det.txt)")
+    p.add_argument("--num-sources", type=int, required=True, help="number of objects N to track")
+    p.add_argument("--out", required=True, help="MOTChallenge results file to write")
+    p.add_argument("--prior", default="srnn-trajectory", help="trajectory prior: checkpoint or shipped name "
+                                                              "(default: srnn-trajectory)")
+    p.add_argument("--guide", default="vem", choices=["vem", "svi", "sampled-w"],
+                   help="vem: the paper's variational EM (default); svi: gradient on a mean-field q(s); "
+                        "sampled-w: svi plus a sampled q(w) (score-function gradients, for comparison)")
+    p.add_argument("--iterations", type=int, default=100, help="inference steps per window (default: 100)")
+    p.add_argument("--window", type=int, default=60, help="frames per chunk of a long sequence (default: 60)")
+    p.add_argument("--image-size", type=float, nargs=2, metavar=("W", "H"),
+                   help="image width and height in pixels (default: seqinfo.ini next to the file)")
+    p.add_argument("--min-score", type=float, default=-math.inf, help="drop detections below this confidence")
+    p.add_argument("--clutter", action="store_true",
+                   help="experimental: a class for detections of untracked objects (it still steals the "
+                        "detections of poorly fitted sources; off by default)")
+    p.add_argument("--learn-noise", action="store_true",
+                   help="M-step on the detection noise (default: fixed at 5%% of the box size)")
+    p.add_argument("--fine-tune", action="store_true", help="fine-tune the DVAE encoder on each window")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    _common(p)
+    p.set_defaults(func=cmd_track)
 
     p = sub.add_parser("score-mot", help="MOTA, MOTP, IDF1, IDS, FP, FN, MT, ML of tracker results",
                        description="Score MOTChallenge tracker results against ground truth with py-motmetrics. "

@@ -12,9 +12,10 @@ from ppl_models.dvae.vrnn import VRNN
 MODELS = {"vae": VAE, "dkf": DKF, "vrnn": VRNN, "srnn": SRNN, "rvae": RVAE}
 
 # Sizes of the reference implementations: trajectories (4-D boxes; SRNN with LSTM(8), 4-D latent) and
-# speech (513-bin power spectrograms; RVAE with LSTM(128), 16-D latent).
+# speech (513-bin power spectrograms; RVAE with LSTM(128), 16-D latent). ``residual`` (SRNN only, ignored by
+# the others): the box decoder predicts the displacement from the previous frame (see dvae.srnn).
 PRESETS = {
-    "trajectory": dict(x_dim=4, z_dim=4, likelihood="gaussian", hidden=16, rnn_dim=8),
+    "trajectory": dict(x_dim=4, z_dim=4, likelihood="gaussian", hidden=16, rnn_dim=8, residual=True),
     "speech": dict(x_dim=513, z_dim=16, likelihood="power", hidden=128, rnn_dim=128),
 }
 

@@ -36,7 +36,7 @@ def rts_smoother(y, r, q, init, init_var):
     S, T, D = y.shape
     f, gq = F.to(y), q[..., None, None] * torch.outer(G, G).to(y)  # (2, 2), (S, D, 2, 2)
     x = torch.stack([init, torch.zeros_like(init)], -1)  # (S, D, 2)
-    P = torch.diag_embed(torch.stack([init_var, init_var * 0 + q * 100], -1))  # velocity: loosely known
+    P = torch.diag_embed(torch.stack([init_var, init_var], -1))  # velocity unknown: up to a box a frame
     filtered, predicted = [], []
     for t in range(T):
         if t > 0:
@@ -64,7 +64,7 @@ def rts_smoother(y, r, q, init, init_var):
 
 
 @torch.no_grad()
-def vkf(obs, mask, init, iterations: int = 30, noise: float = 0.05, accel: float = 0.02):
+def vkf(obs, mask, init, iterations: int = 30, noise: float = 0.05, accel: float = 0.05):
     """Variational Kalman filter: (B, N, T, D) posterior means of the sources from obs (B, T, K, D)."""
     B, N, T, D = init.shape
     size = box_size(obs, mask)
@@ -86,32 +86,34 @@ def vkf(obs, mask, init, iterations: int = 30, noise: float = 0.05, accel: float
     return m
 
 
-def kalman_hungarian(obs, mask, init, noise: float = 0.05, accel: float = 0.02, gate: float = 0.999):
+def kalman_hungarian(obs, mask, init, noise: float = 0.05, accel: float = 0.05, gate: float = 0.999):
     """Online constant-velocity Kalman filters + Hungarian matching: (B, N, T, D) filtered positions."""
     obs, mask, init = (np.asarray(a.cpu() if torch.is_tensor(a) else a, dtype=np.float64) for a in (obs, mask, init))
     mask = mask.astype(bool)
     B, N, T, D = init.shape
     threshold = chi2.ppf(gate, D)
     out = np.zeros_like(init)
+    f = F.numpy()
     for b in range(B):
-        size = np.abs(obs[b, ..., 2:] - obs[b, ..., :2])[mask[b]]
-        typical = float(np.median(size)) if size.size else 0.05
-        R, q = (noise * typical) ** 2, (accel * typical) ** 2
+        box = np.abs(init[b, :, 0, 2:] - init[b, :, 0, :2]).clip(1e-3)  # (N, 2): each source's w, h
+        box = np.concatenate([box, box], -1)  # (N, D) like box_size
+        q = (accel * box)[..., None, None] ** 2 * np.outer(G.numpy(), G.numpy())  # (N, D, 2, 2)
         x = np.stack([init[b, :, 0], np.zeros((N, D))], -1)  # (N, D, 2)
         P = np.zeros((N, D, 2, 2))
-        P[..., 0, 0], P[..., 1, 1] = typical ** 2, q * 100
-        f, gq = F.numpy(), q * np.outer(G.numpy(), G.numpy())
+        P[..., 0, 0] = P[..., 1, 1] = box ** 2  # velocity unknown: up to a box a frame
         for t in range(T):
             if t > 0:
-                x, P = x @ f.T, f @ P @ f.T + gq
-            dets = obs[b, t][mask[b, t]]
+                x, P = x @ f.T, f @ P @ f.T + q
+            dets = obs[b, t][mask[b, t]]  # (K, D)
             if len(dets):
-                var = P[..., 0, 0] + R  # (N, D)
-                cost = (((dets[None] - x[None, ..., 0].transpose(1, 0, 2)) ** 2) / var[:, None]).sum(-1)  # (N, K)
+                size = np.abs(dets[:, 2:] - dets[:, :2]).clip(1e-3)
+                R = (noise * np.concatenate([size, size], -1)) ** 2  # (K, D)
+                var = P[None, :, :, 0, 0] + R[:, None]  # (K, N, D)
+                cost = (((dets[:, None] - x[None, ..., 0]) ** 2) / var).sum(-1).T  # (N, K)
                 rows, cols = linear_sum_assignment(cost)
                 for n, k in zip(rows, cols):
                     if cost[n, k] <= threshold:
-                        gain = P[n, :, :, 0] / (P[n, :, 0, 0] + R)[:, None]  # (D, 2)
+                        gain = P[n, :, :, 0] / (P[n, :, 0, 0] + R[k])[:, None]  # (D, 2)
                         x[n] = x[n] + gain * (dets[k] - x[n, :, 0])[:, None]
                         P[n] = P[n] - gain[:, :, None] * P[n, :, 0, None, :]
             out[b, :, t] = x[..., 0]

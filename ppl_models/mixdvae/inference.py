@@ -1,6 +1,11 @@
 """Fitting a MixDVAE to one batch of problems (windows) with any of its guides, and reading the posterior:
-source means, responsibilities from ``TraceEnum_ELBO.compute_marginals`` and MAP assignments from
+source means, responsibilities P(w | o, s) averaged over draws of q(s), and MAP assignments from
 ``infer_discrete``.
+
+The responsibilities given a draw of s are exactly what ``TraceEnum_ELBO.compute_marginals`` returns for w
+(``tests/test_mixdvae.py`` checks the two agree); we evaluate them with the closed-form E-W step because
+pyro 1.9's ``compute_marginals`` fails (KeyError in ``pyro.ops.rings``) when a plate has size 1 — a single
+window, which is what the ``track`` command fits.
 
 Inference is per problem, as in the paper: the DVAE decoder stays frozen, the encoder is fine-tuned on
 the problem, and q(s) (and q(w) for ``sampled-w``) is fitted from scratch. Each fit runs in its own scope of
@@ -19,6 +24,7 @@ from pyro.optim import ClippedAdam
 from tqdm.auto import trange
 
 from ppl_models.mixdvae.model import MixDVAE
+from ppl_models.mixdvae.vem import box_size, e_w_step
 
 GUIDES = ("vem", "svi", "sampled-w")
 
@@ -57,9 +63,11 @@ def fit(mix: MixDVAE, obs: torch.Tensor, mask: torch.Tensor, init: torch.Tensor,
         optim = ClippedAdam(lambda name, _: {"lr": source_lr if name.startswith("mixdvae_s_") else lr})
         svi = SVI(mix.model, guide_fn, optim, loss=elbo_for(guide))
         losses = []
-        for _ in trange(iterations, desc=f"MixDVAE ({guide})", disable=not progress, leave=False):
+        for i in trange(iterations, desc=f"MixDVAE ({guide})", disable=not progress, leave=False):
             losses.append(svi.step(obs, mask))
             if guide == "vem":
+                if i == iterations // 2:
+                    mix.release_clutter()
                 mix.vem_update(obs, mask)
         sources, variances = mix.posterior_sources(guide)
         responsibilities = _marginals(mix, guide_fn, obs, mask, marginal_samples)
@@ -70,11 +78,16 @@ def fit(mix: MixDVAE, obs: torch.Tensor, mask: torch.Tensor, init: torch.Tensor,
 
 @torch.no_grad()
 def _marginals(mix, guide_fn, obs, mask, samples: int) -> torch.Tensor:
-    """P(w_tk = n | o, s) averaged over draws of the guide: (B, T, K, N')."""
-    elbo = TraceEnum_ELBO(max_plate_nesting=mix.max_plate_nesting)
-    probs = [elbo.compute_marginals(mix.model, poutine.block(guide_fn, hide=["w"]), obs, mask)["w"].probs
-             for _ in range(samples)]
-    return torch.stack(probs).mean(0).expand(*mask.shape, mix.num_classes)
+    """P(w_tk = n | o, s) averaged over draws of s from the guide: (B, T, K, N')."""
+    B, T, K, D = obs.shape
+    phi, beta = mix.observation_params()
+    obs_var = phi * box_size(obs, mask) ** 2
+    probs = []
+    for _ in range(samples):
+        s = poutine.trace(poutine.block(guide_fn, hide=["w"])).get_trace(obs, mask).nodes["s"]["value"]
+        s = s.reshape(B, mix.num_sources, T, D)
+        probs.append(e_w_step(obs, s, torch.zeros_like(s), obs_var, beta, mix.clutter))
+    return torch.stack(probs).mean(0)
 
 
 @torch.no_grad()

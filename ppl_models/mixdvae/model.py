@@ -97,9 +97,20 @@ class MixDVAE(nn.Module):
         size = torch.nan_to_num(size, nan=0.05)
         v = (init_std * size) ** 2 * torch.ones_like(init)
         phi = torch.full((D,), self.noise ** 2, device=obs.device)
-        beta = torch.full((self.num_classes,), 1.0 / self.num_classes, device=obs.device)
-        resp = e_w_step(obs, init, v, phi * box_size(obs, mask) ** 2, beta, self.clutter)
+        beta = torch.ones(self.num_classes, device=obs.device)
+        if self.clutter:  # held off at first: a static guess is far from moving objects, whose detections
+            beta[-1] = 1e-6  # would all look like clutter and leave the sources where they started
+        beta = beta / beta.sum()
+        resp = e_w_step(obs, init, torch.zeros_like(v), phi * box_size(obs, mask) ** 2, beta, self.clutter)
         self.state = VEMState(init.clone(), v, resp, phi, beta)
+
+    def release_clutter(self, weight: float = 0.05):
+        """Let the clutter class explain detections (VEM, once the sources have found their objects)."""
+        if self.clutter:
+            beta = self.state.beta.clone()
+            beta[-1] = weight
+            beta[:-1] *= (1 - weight) / beta[:-1].sum()
+            self.state.beta = beta
 
     def observation_params(self):
         """(phi, beta): the closed-form M-step's values under ``vem``, else Pyro params (or fixed)."""
@@ -127,7 +138,7 @@ class MixDVAE(nn.Module):
             scales = torch.cat([scales, torch.full_like(scales[..., :1, :], CLUTTER_SCALE)], dim=3)
         b, t, k = (torch.arange(n, device=obs.device) for n in (B, T, K))
         with pyro.plate("windows", B, dim=-3), pyro.plate("time", T, dim=-2), pyro.plate("detections", K, dim=-1):
-            w = pyro.sample("w", dist.Categorical(beta), infer={"enumerate": "parallel"})
+            w = pyro.sample("w", dist.Categorical(beta.expand(B, T, K, -1)), infer={"enumerate": "parallel"})
             loc = Vindex(locs)[b[:, None, None], t[:, None], w]  # (B, T, K, D); enumerated (N', B, T, 1, D)
             scale = Vindex(scales)[b[:, None, None], t[:, None], k, w]
             with poutine.mask(mask=mask):

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ppl_models.data.mot import MotRecords, xyxy_to_xywh
+from ppl_models.data.mot import MotRecords, xywh_to_xyxy, xyxy_to_xywh
 from ppl_models.data.track_windows import TrackWindow
 from ppl_models.metrics.tracking import summarize
 
@@ -67,3 +67,45 @@ def evaluate_windows(windows: list[TrackWindow], estimates: np.ndarray) -> dict:
     pairs = {f"{w.sequence}#{i}": (window_gt_records(w), estimates_to_records(estimates[i], w.frames))
              for i, w in enumerate(windows)}
     return summarize(pairs)
+
+
+def detections_by_frame(records: MotRecords, image_size: tuple[float, float], frames: np.ndarray):
+    """obs (1, T, K, 4) in prior coordinates and mask (1, T, K) for the given frames, K the most per frame."""
+    scale = np.array(image_size * 2, dtype=np.float64)
+    per_frame = [to_prior_coords(xywh_to_xyxy(records.at_frame(f).box) / scale) for f in frames]
+    K = max(1, max(len(p) for p in per_frame))
+    obs = np.zeros((1, len(frames), K, 4))
+    mask = np.zeros((1, len(frames), K), dtype=bool)
+    for t, boxes in enumerate(per_frame):
+        obs[0, t, :len(boxes)], mask[0, t, :len(boxes)] = boxes, True
+    return torch.as_tensor(obs, dtype=torch.float32), torch.as_tensor(mask)
+
+
+def track_detections(records: MotRecords, num_sources: int, image_size: tuple[float, float], mix_factory,
+                     guide: str = "vem", iterations: int = 100, window: int = 60, device="cpu",
+                     progress: bool = False) -> MotRecords:
+    """Track ``num_sources`` objects through a whole detection file, ``window`` frames at a time.
+
+    The first chunk starts its sources from the first frame with enough detections; each later chunk starts
+    them where the previous chunk left them, which carries the identities across chunks (sec. 5.3 of the
+    paper tracks long sequences by such chunks). ``mix_factory()`` builds a fresh MixDVAE."""
+    from tqdm.auto import tqdm
+
+    from ppl_models.mixdvae.inference import fit
+
+    if len(records) == 0:
+        raise ValueError("the detection file holds no detections")
+    all_frames = np.arange(records.frame.min(), records.frame.max() + 1)
+    chunks = [all_frames[i:i + window] for i in range(0, len(all_frames), window)]
+    out, last = [], None
+    for frames in tqdm(chunks, desc="chunks", disable=not progress):
+        obs, mask = (a.to(device) for a in detections_by_frame(records, image_size, frames))
+        init = (initial_sources(obs, mask, num_sources) if last is None
+                else last[None, :, None].expand(1, num_sources, len(frames), 4).contiguous())
+        result = fit(mix_factory(), obs, mask, init, guide=guide, iterations=iterations)
+        sources = result.sources[0].cpu()  # (N, T, 4)
+        last = sources[:, -1].to(device)
+        out.append(estimates_to_records(sources.numpy(), frames))
+    scale = np.array(image_size * 2)
+    return MotRecords(np.concatenate([r.frame for r in out]), np.concatenate([r.track_id for r in out]),
+                      np.concatenate([r.box for r in out]) * scale, np.concatenate([r.score for r in out]))

@@ -1,0 +1,200 @@
+"""MixDVAE: exact enumeration, the closed-form VEM steps against numerical ones, and tracking quality."""
+
+import itertools
+import math
+
+import numpy as np
+import pyro
+import pyro.distributions as dist
+import pytest
+import torch
+from pyro import poutine
+from pyro.infer import TraceEnum_ELBO
+
+from ppl_models.data.synthetic import sample_trajectories
+from ppl_models.data.track_windows import TrackWindow, simulate_detections
+from ppl_models.dvae import build_dvae
+from ppl_models.dvae.train import load_prior
+from ppl_models.mixdvae import GUIDES, MixDVAE, fit
+from ppl_models.mixdvae.baselines import kalman_hungarian, vkf
+from ppl_models.mixdvae.tracking import evaluate_windows, initial_sources, to_prior_coords, windows_to_tensors
+from ppl_models.mixdvae.vem import box_size, e_s_step, e_w_step, m_step
+
+
+def small_problem(B=1, T=3, K=2, N=2, clutter=False, seed=0):
+    torch.manual_seed(seed)
+    prior = build_dvae("srnn", "trajectory")
+    obs = torch.rand(B, T, K, 4) * 0.5 + 0.2
+    mask = torch.ones(B, T, K, dtype=torch.bool)
+    mask[0, 1, 1] = False  # a missed detection
+    mix = MixDVAE(prior, N, clutter=clutter)
+    mix.start(obs, mask, obs[:, :1, :N].transpose(1, 2).expand(B, N, T, 4) + 0.01)
+    mix.closed_form_m_step = True
+    return mix, obs, mask
+
+
+@pytest.mark.parametrize("clutter", [False, True])
+def test_enumerated_elbo_equals_the_brute_force_sum_over_assignments(clutter):
+    mix, obs, mask = small_problem(clutter=clutter)
+    B, T, K, _ = obs.shape
+    N = mix.num_sources
+    s = (torch.rand(B * N, T, 4) * 0.5 + 0.2).requires_grad_()  # (differentiable_loss wants a gradient)
+    z = torch.randn(B * N, T, 4)
+
+    def guide(obs, mask):  # q(s, z) a point mass: the ELBO is then log p(o, s, z), w summed out
+        with pyro.plate("tracks", B * N, dim=-1):
+            pyro.sample("s", dist.Delta(s, event_dim=2))
+            pyro.sample("source_z", dist.Delta(z, event_dim=2))
+
+    elbo = -TraceEnum_ELBO(max_plate_nesting=3).differentiable_loss(mix.model, guide, obs, mask)
+    joints = []
+    for w in itertools.product(range(mix.num_classes), repeat=T * K):  # 3^6 or 2^6 assignments
+        values = {"s": s, "source_z": z, "w": torch.tensor(w).reshape(B, T, K)}
+        joints.append(poutine.trace(poutine.condition(mix.model, data=values)).get_trace(obs, mask).log_prob_sum())
+    torch.testing.assert_close(elbo, torch.logsumexp(torch.stack(joints), 0), rtol=1e-5, atol=1e-4)
+
+
+def test_e_s_step_is_the_normalised_gaussian_product():
+    """1-D: the closed form against the moments of prior x prod_k N(o_k; s, Phi_k)^eta_k on a fine grid."""
+    pred_loc, pred_var = torch.tensor(0.3), torch.tensor(0.04)
+    o, phi, eta = torch.tensor([0.5, 0.1, 0.45]), torch.tensor([0.01, 0.02, 0.005]), torch.tensor([0.7, 0.1, 0.4])
+    m, v = e_s_step(pred_loc.reshape(1, 1, 1, 1), pred_var.reshape(1, 1, 1, 1), o.reshape(1, 1, 3, 1),
+                    torch.ones(1, 1, 3, dtype=torch.bool), phi.reshape(1, 1, 3, 1), eta.reshape(1, 1, 3, 1))
+    grid = torch.linspace(-1.5, 2.0, 200001, dtype=torch.float64)
+    log_density = dist.Normal(pred_loc.double(), pred_var.double().sqrt()).log_prob(grid) + sum(
+        e * dist.Normal(grid, p.double().sqrt()).log_prob(x.double()) for x, p, e in zip(o, phi, eta))
+    weights = torch.softmax(log_density, 0)
+    mean = (weights * grid).sum()
+    var = (weights * (grid - mean) ** 2).sum()
+    torch.testing.assert_close(m.double().squeeze(), mean, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(v.double().squeeze(), var, rtol=1e-4, atol=1e-8)
+
+
+def test_e_w_step_is_the_enumerated_posterior_and_its_variance_term_an_expectation():
+    mix, obs, mask = small_problem(B=2)
+    st = mix.state
+    obs_var = st.phi * box_size(obs, mask) ** 2
+    # with a point-mass q(s) the exact E-W step is Pyro's enumerated posterior of w (compute_marginals)
+    s = st.m.reshape(-1, *st.m.shape[2:])
+    z = torch.zeros_like(s)
+
+    def guide(obs, mask):
+        with pyro.plate("tracks", s.shape[0], dim=-1):
+            pyro.sample("s", dist.Delta(s, event_dim=2))
+            pyro.sample("source_z", dist.Delta(z, event_dim=2))
+
+    marginal = TraceEnum_ELBO(max_plate_nesting=3).compute_marginals(mix.model, guide, obs, mask)["w"].probs
+    closed = e_w_step(obs, st.m, torch.zeros_like(st.v), obs_var, st.beta, clutter=False)
+    torch.testing.assert_close(marginal.expand_as(closed)[mask], closed[mask], rtol=1e-4, atol=1e-6)
+    # with a Gaussian q(s) the log-likelihood is averaged over q(s): check against Monte Carlo
+    from ppl_models.mixdvae.vem import assignment_log_lik
+
+    torch.manual_seed(1)
+    v = torch.full_like(st.v, 1e-5)
+    draws = st.m + v.sqrt() * torch.randn(4000, *st.m.shape)
+    mc = torch.stack([assignment_log_lik(obs, d, torch.zeros_like(v), obs_var, False) for d in draws]).mean(0)
+    torch.testing.assert_close(assignment_log_lik(obs, st.m, v, obs_var, False), mc, rtol=0.01, atol=0.5)
+
+
+def test_m_step_maximises_the_expected_complete_log_likelihood():
+    mix, obs, mask = small_problem(B=2, T=5, K=3, N=2)
+    st = mix.state
+    m, v = st.m + 0.02 * torch.randn_like(st.m), torch.full_like(st.v, 1e-4)
+    size = box_size(obs, mask)
+    resp = e_w_step(obs, m, v, st.phi * size ** 2, st.beta, clutter=False)
+    phi, beta = m_step(obs, mask, m, v, resp, size)
+    log_phi = phi.log().clone().requires_grad_()
+    logits = beta.log().clone().requires_grad_()
+
+    def q_function(log_phi, logits):
+        from ppl_models.mixdvae.vem import assignment_log_lik
+
+        ll = assignment_log_lik(obs, m, v, log_phi.exp() * size ** 2, False) + torch.log_softmax(logits, 0)
+        return (resp * mask[..., None] * ll).sum()
+
+    grads = torch.autograd.grad(q_function(log_phi, logits), [log_phi, logits])
+    assert all(g.abs().max() < 1e-3 for g in grads), grads
+    assert q_function(phi.log(), beta.log()) > q_function(phi.log() + 0.1, beta.log())
+
+
+def synthetic_windows(num=6, N=3, T=60, seed=0):
+    rng = np.random.default_rng(seed)
+    windows = []
+    for b in range(num):
+        tracks = to_prior_coords(sample_trajectories(N, T, seed=1000 + seed + b).transpose(1, 0, 2).astype(float))
+        det, mask, labels = simulate_detections(tracks, jitter=0.05, miss_rate=0.1, rng=rng)
+        windows.append(TrackWindow("synthetic", np.arange(1, T + 1), np.arange(N), tracks, det, mask, labels))
+    return windows
+
+
+def test_mixdvae_tracks_synthetic_three_source_windows():
+    windows = synthetic_windows()
+    obs, mask = windows_to_tensors(windows)
+    init = initial_sources(obs, mask, 3)
+    pyro.set_rng_seed(0)
+    result = fit(MixDVAE(load_prior("srnn-trajectory"), 3), obs, mask, init, guide="vem", iterations=40)
+    metrics = evaluate_windows(windows, result.sources.numpy())["OVERALL"]
+    assert metrics["mota"] >= 0.9 and metrics["num_switches"] == 0, metrics
+    # responsibilities are a distribution over sources; MAP assignments agree with their argmax mostly
+    torch.testing.assert_close(result.responsibilities.sum(-1), torch.ones(mask.shape))
+    agree = (result.assignments == result.responsibilities.argmax(-1))[mask].float().mean()
+    assert agree > 0.95
+
+
+def test_baselines_track_synthetic_windows():
+    windows = synthetic_windows(num=4)
+    obs, mask = windows_to_tensors(windows)
+    init = initial_sources(obs, mask, 3)
+    for tracker in (vkf, kalman_hungarian):
+        metrics = evaluate_windows(windows, tracker(obs, mask, init).numpy())["OVERALL"]
+        assert metrics["mota"] >= 0.8, (tracker.__name__, metrics)
+
+
+@pytest.mark.parametrize("guide", GUIDES)
+def test_every_guide_lowers_the_loss(guide, device):
+    windows = synthetic_windows(num=2, T=20)
+    obs, mask = windows_to_tensors(windows, device)
+    init = initial_sources(obs, mask, 3)
+    pyro.set_rng_seed(0)
+    mix = MixDVAE(load_prior("srnn-trajectory", device), 3, fine_tune_encoder=guide != "vem", learn_noise=True)
+    result = fit(mix, obs, mask, init, guide=guide, iterations=30)
+    assert result.sources.shape == init.shape and result.sources.device == obs.device
+    assert np.mean(result.losses[-5:]) < np.mean(result.losses[:5])
+    assert math.isfinite(result.losses[-1])
+
+
+def test_track_command_follows_unordered_detections_across_chunks(tmp_path, capsys):
+    from ppl_models.cli import main
+    from ppl_models.data.mot import MotRecords, read_mot, write_mot, xyxy_to_xywh
+    from ppl_models.metrics.tracking import summarize
+
+    window = synthetic_windows(num=1, T=60, seed=3)[0]
+    W, H = 1920.0, 1080.0
+    scale = np.array([W, H, W, H])
+    rng = np.random.default_rng(0)
+    rows = []
+    for t, frame in enumerate(window.frames):
+        boxes = [window.detections[t, k] for k in range(3) if window.mask[t, k]]
+        for box in rng.permutation(np.array(boxes)):
+            rows.append((frame, xyxy_to_xywh(box * scale)))
+    det = MotRecords(np.array([r[0] for r in rows]), -np.ones(len(rows), dtype=int),
+                     np.stack([r[1] for r in rows]), np.ones(len(rows)))
+    write_mot(tmp_path / "det.txt", det)
+    T = len(window.frames)
+    gt = MotRecords(np.tile(window.frames, 3), np.repeat(np.arange(1, 4), T),
+                    xyxy_to_xywh(window.tracks.transpose(1, 0, 2).reshape(-1, 4) * scale), np.ones(3 * T))
+    assert main(["track", "--detections", str(tmp_path / "det.txt"), "--num-sources", "3", "--window", "30",
+                 "--image-size", str(W), str(H), "--out", str(tmp_path / "res.txt"), "--iterations", "40",
+                 "--no-progress"]) == 0
+    assert "3 sources (no clutter class)" in capsys.readouterr().out
+    metrics = summarize({"seq": (gt, read_mot(tmp_path / "res.txt"))})["seq"]
+    assert metrics["mota"] > 0.85 and metrics["num_switches"] == 0, metrics
+
+
+def test_track_command_names_a_bad_detection_file(tmp_path, capsys):
+    from ppl_models.cli import main
+
+    (tmp_path / "det.txt").write_text("1,-1,10,10,5,5,1\n2,-1,10,x,5,5,1\n")
+    assert main(["track", "--detections", str(tmp_path / "det.txt"), "--num-sources", "2",
+                 "--out", str(tmp_path / "res.txt")]) == 2
+    assert "det.txt:2: non-numeric" in capsys.readouterr().err
