@@ -18,7 +18,6 @@ from pathlib import Path
 
 import numpy as np
 import pyro
-import torch
 
 from ppl_models.data.mot import read_mot, read_seqinfo
 from ppl_models.data.track_windows import build_track_windows
@@ -101,5 +100,4 @@ def parse_args(argv=None):
 
 
 if __name__ == "__main__":
-    torch.set_num_threads(max(1, torch.get_num_threads()))
     main(parse_args())

@@ -131,8 +131,6 @@ def _pair_files(ref: Path, est: Path, mixture: Path | None):
 
 
 def cmd_score_audio(args) -> int:
-    import numpy as np
-
     from ppl_models.data.audio import load_audio
     from tqdm.auto import tqdm
 
@@ -252,17 +250,16 @@ def cmd_track(args) -> int:
     if len(records) == 0:
         raise ValueError(f"--detections {detections}: no detection with confidence >= {args.min_score}")
     size = _image_size(args, detections, records)
-    clutter = args.clutter
     prior = load_prior(args.prior, device)
     pyro.set_rng_seed(args.seed)
     result = track_detections(records, args.num_sources, size,
-                              lambda: MixDVAE(prior, args.num_sources, clutter=clutter,
+                              lambda: MixDVAE(prior, args.num_sources, clutter=args.clutter,
                                               learn_noise=args.learn_noise, fine_tune_encoder=args.fine_tune),
                               guide=args.guide, iterations=args.iterations, window=args.window, device=device,
                               progress=not args.no_progress)
     write_mot(args.out, result)
     print(f"{detections}: {len(np.unique(records.frame))} frames, {args.num_sources} sources "
-          f"({'with' if clutter else 'no'} clutter class), guide {args.guide} -> {args.out}")
+          f"({'with' if args.clutter else 'no'} clutter class), guide {args.guide} -> {args.out}")
     return 0
 
 

@@ -3,8 +3,8 @@
 Each utterance is read at 16 kHz (mono), scaled to a peak of 1, its leading and trailing silence trimmed
 (30 dB), transformed by the STFT of :mod:`ppl_models.data.stft`, and cut into segments of ``segment_frames``
 frames (50 or 100 in the papers), every ``hop_frames`` frames: non-overlapping by default; a shorter hop
-gives overlapping segments, a cheap augmentation for a small corpus. An item is a (T, F) float32 tensor of |X|^2: time first, as the sequence models
-consume it. ``dataset.origins[i]`` says which file and frame the i-th segment came from.
+gives overlapping segments, a cheap augmentation for a small corpus. An item is a (T, F) float32 tensor of
+|X|^2: time first, as the sequence models consume it. ``dataset.origins[i]`` says which file and frame the i-th segment came from.
 """
 
 from __future__ import annotations
@@ -54,7 +54,8 @@ class SpectrogramSegments(Dataset):
             signal = peak_normalise(load_audio(path))
             if trim_db is not None:
                 signal = trim_silence(signal, trim_db)
-            for start, segment in cut_segments(power_spectrogram(signal).T, segment_frames, hop_frames):  # (T, F) pieces
+            spectrogram = power_spectrogram(signal).T  # (T, F)
+            for start, segment in cut_segments(spectrogram, segment_frames, hop_frames):
                 segments.append(segment)
                 self.origins.append((path, start))
         if not segments:

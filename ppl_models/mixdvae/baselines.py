@@ -21,7 +21,7 @@ import torch
 from scipy.optimize import linear_sum_assignment
 from scipy.stats import chi2
 
-from ppl_models.mixdvae.vem import box_size, e_w_step, m_step
+from ppl_models.mixdvae.vem import assigned_evidence, box_size, e_w_step, m_step, typical_size
 
 F = torch.tensor([[1.0, 1.0], [0.0, 1.0]])
 G = torch.tensor([0.5, 1.0])
@@ -69,15 +69,14 @@ def vkf(obs, mask, init, iterations: int = 30, noise: float = 0.05, accel: float
     B, N, T, D = init.shape
     size = box_size(obs, mask)
     obs_var = noise ** 2 * size ** 2
-    typical = size.masked_fill(~mask[..., None], float("nan")).nanmedian()  # one box, for q and the first frame
+    typical = typical_size(obs, mask)  # one box, for q and the first frame
     q = torch.full((B * N, D), float((accel * typical) ** 2))
     m, v = init.clone(), torch.full_like(init, float(typical) ** 2)
     beta = torch.full((N,), 1.0 / N)
     for _ in range(iterations):
         resp = e_w_step(obs, m, v, obs_var, beta, clutter=False)
-        weight = (resp * mask[..., None]).permute(0, 3, 1, 2)[..., None]  # (B, N, T, K, 1)
-        precision = (weight / obs_var[:, None]).sum(-2)  # (B, N, T, D)
-        fused = (weight * obs[:, None] / obs_var[:, None]).sum(-2) / precision.clamp_min(1e-30)
+        precision, weighted = assigned_evidence(obs, mask, obs_var, resp, N)  # (B, N, T, D)
+        fused = weighted / precision.clamp_min(1e-30)
         r = torch.where(precision > 0, 1 / precision.clamp_min(1e-30), torch.inf)
         m, v = (a.reshape(B, N, T, D) for a in rts_smoother(
             fused.reshape(B * N, T, D), r.reshape(B * N, T, D), q, init[:, :, 0].reshape(B * N, D),

@@ -50,7 +50,8 @@ from pyro.distributions import constraints
 from pyro.ops.indexing import Vindex
 from torch import nn
 
-from ppl_models.mixdvae.vem import CLUTTER_LOC, CLUTTER_SCALE, box_size, e_s_step, e_w_step, m_step
+from ppl_models.mixdvae.vem import (CLUTTER_LOC, CLUTTER_SCALE, box_size, e_s_step, e_w_step, m_step,
+                                    typical_size)
 
 
 @dataclass
@@ -93,9 +94,7 @@ class MixDVAE(nn.Module):
             raise ValueError(f"shapes disagree: init {tuple(init.shape)} for {self.num_sources} sources, "
                              f"observations {tuple(obs.shape)}, mask {tuple(mask.shape)}")
         self.encoder.load_state_dict(self.prior.state_dict())
-        size = box_size(obs, mask).masked_fill(~mask[..., None], float("nan")).nanmedian()
-        size = torch.nan_to_num(size, nan=0.05)
-        v = (init_std * size) ** 2 * torch.ones_like(init)
+        v = (init_std * typical_size(obs, mask)) ** 2 * torch.ones_like(init)
         phi = torch.full((D,), self.noise ** 2, device=obs.device)
         beta = torch.ones(self.num_classes, device=obs.device)
         if self.clutter:  # held off at first: a static guess is far from moving objects, whose detections

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
 from ppl_models.data.mot import MotRecords, xywh_to_xyxy, xyxy_to_xywh
 from ppl_models.data.track_windows import TrackWindow
+from ppl_models.mixdvae.inference import fit
 from ppl_models.metrics.tracking import summarize
 
 
@@ -47,19 +49,22 @@ def initial_sources(obs: torch.Tensor, mask: torch.Tensor, num_sources: int) -> 
     return init[:, :, None].expand(B, num_sources, T, D).contiguous()
 
 
-def estimates_to_records(sources: np.ndarray, frames: np.ndarray, first_id: int = 1) -> MotRecords:
-    """(N, T, 4) boxes in prior coordinates -> MOT records (x, y, w, h) with ids first_id .. first_id + N - 1."""
-    N, T, _ = sources.shape
-    xyxy = to_prior_coords(sources)
+def boxes_to_records(xyxy: np.ndarray, frames: np.ndarray, ids: np.ndarray) -> MotRecords:
+    """(N, T, 4) image-coordinate boxes of N tracks over ``frames`` -> MOT records (x, y, w, h), one id each
+    (corners put in order: a source's estimate may have crossed them)."""
+    N, T, _ = xyxy.shape
     lo, hi = np.minimum(xyxy[..., :2], xyxy[..., 2:]), np.maximum(xyxy[..., :2], xyxy[..., 2:])
     box = xyxy_to_xywh(np.concatenate([lo, hi], axis=-1)).reshape(-1, 4)
-    return MotRecords(np.tile(frames, N), np.repeat(np.arange(first_id, first_id + N), T), box, np.ones(N * T))
+    return MotRecords(np.tile(frames, N), np.repeat(ids, T), box, np.ones(N * T))
+
+
+def estimates_to_records(sources: np.ndarray, frames: np.ndarray, first_id: int = 1) -> MotRecords:
+    """(N, T, 4) boxes in prior coordinates -> MOT records with ids first_id .. first_id + N - 1."""
+    return boxes_to_records(to_prior_coords(sources), frames, np.arange(first_id, first_id + len(sources)))
 
 
 def window_gt_records(window: TrackWindow) -> MotRecords:
-    T, N, _ = window.tracks.shape
-    box = xyxy_to_xywh(window.tracks.transpose(1, 0, 2)).reshape(-1, 4)
-    return MotRecords(np.tile(window.frames, N), np.repeat(window.track_ids, T), box, np.ones(N * T))
+    return boxes_to_records(window.tracks.transpose(1, 0, 2), window.frames, window.track_ids)
 
 
 def evaluate_windows(windows: list[TrackWindow], estimates: np.ndarray) -> dict:
@@ -90,10 +95,6 @@ def track_detections(records: MotRecords, num_sources: int, image_size: tuple[fl
     The first chunk starts its sources from the first frame with enough detections; each later chunk starts
     them where the previous chunk left them, which carries the identities across chunks (sec. 5.3 of the
     paper tracks long sequences by such chunks). ``mix_factory()`` builds a fresh MixDVAE."""
-    from tqdm.auto import tqdm
-
-    from ppl_models.mixdvae.inference import fit
-
     if len(records) == 0:
         raise ValueError("the detection file holds no detections")
     all_frames = np.arange(records.frame.min(), records.frame.max() + 1)

@@ -35,14 +35,25 @@ def box_size(obs: torch.Tensor, mask: torch.Tensor, floor: float = 1e-3) -> torc
     return torch.where(mask[..., None], torch.cat([wh, wh], dim=-1), torch.ones_like(obs))
 
 
+def typical_size(obs: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """The median box side over all present detections (0.05 when there are none): one scale for a problem."""
+    size = box_size(obs, mask).masked_fill(~mask[..., None], float("nan")).nanmedian()
+    return torch.nan_to_num(size, nan=0.05)
+
+
+def assigned_evidence(obs, mask, obs_var, resp, num_sources: int):
+    """What the detections say about each source, (B, N, T, D) each: the precision sum_k eta_tkn / Phi_tk and
+    the precision-weighted sum sum_k eta_tkn o_tk / Phi_tk (E-S step here, pseudo-observations of the VKF)."""
+    weight = (resp[..., :num_sources] * mask[..., None]).permute(0, 3, 1, 2)[..., None]  # (B, N, T, K, 1)
+    inv_phi = 1.0 / obs_var[:, None]  # (B, 1, T, K, D)
+    return (weight * inv_phi).sum(-2), (weight * inv_phi * obs[:, None]).sum(-2)
+
+
 def e_s_step(pred_loc, pred_var, obs, mask, obs_var, resp):
     """q(s) = N(m, v) from the prediction (B, N, T, D) and the assigned observations; returns m, v."""
-    N = pred_loc.shape[1]
-    weight = (resp[..., :N] * mask[..., None]).permute(0, 3, 1, 2)[..., None]  # (B, N, T, K, 1)
-    inv_phi = 1.0 / obs_var[:, None]  # (B, 1, T, K, D)
-    precision = 1.0 / pred_var + (weight * inv_phi).sum(-2)
-    v = 1.0 / precision
-    m = v * (pred_loc / pred_var + (weight * inv_phi * obs[:, None]).sum(-2))
+    precision, weighted = assigned_evidence(obs, mask, obs_var, resp, pred_loc.shape[1])
+    v = 1.0 / (1.0 / pred_var + precision)
+    m = v * (pred_loc / pred_var + weighted)
     return m, v
 
 
