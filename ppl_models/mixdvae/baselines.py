@@ -27,16 +27,16 @@ F = torch.tensor([[1.0, 1.0], [0.0, 1.0]])
 G = torch.tensor([0.5, 1.0])
 
 
-def rts_smoother(y, r, q, init, init_var):
+def rts_smoother(y, r, q, init, init_var, velocity_var):
     """Constant-velocity RTS smoother, independently per (sequence, coordinate).
 
     y, r (S, T, D): observed positions and their variances (inf: no observation); q (S, D) acceleration
-    variance; init, init_var (S, D) the first position's prior. Returns smoothed positions' means and
-    variances (S, T, D)."""
+    variance; init, init_var (S, D) the first position's prior, velocity_var (S, D) the first velocity's
+    (mean 0). Returns smoothed positions' means and variances (S, T, D)."""
     S, T, D = y.shape
     f, gq = F.to(y), q[..., None, None] * torch.outer(G, G).to(y)  # (2, 2), (S, D, 2, 2)
     x = torch.stack([init, torch.zeros_like(init)], -1)  # (S, D, 2)
-    P = torch.diag_embed(torch.stack([init_var, init_var], -1))  # velocity unknown: up to a box a frame
+    P = torch.diag_embed(torch.stack([init_var, velocity_var], -1))
     filtered, predicted = [], []
     for t in range(T):
         if t > 0:
@@ -71,6 +71,7 @@ def vkf(obs, mask, init, iterations: int = 30, noise: float = 0.05, accel: float
     obs_var = noise ** 2 * size ** 2
     typical = typical_size(obs, mask)  # one box, for q and the first frame
     q = torch.full((B * N, D), float((accel * typical) ** 2))
+    velocity_var = torch.full((B * N, D), float(typical) ** 2)  # unknown: up to a box a frame
     m, v = init.clone(), torch.full_like(init, float(typical) ** 2)
     beta = torch.full((N,), 1.0 / N)
     for _ in range(iterations):
@@ -80,7 +81,7 @@ def vkf(obs, mask, init, iterations: int = 30, noise: float = 0.05, accel: float
         r = torch.where(precision > 0, 1 / precision.clamp_min(1e-30), torch.inf)
         m, v = (a.reshape(B, N, T, D) for a in rts_smoother(
             fused.reshape(B * N, T, D), r.reshape(B * N, T, D), q, init[:, :, 0].reshape(B * N, D),
-            v[:, :, 0].reshape(B * N, D)))
+            v[:, :, 0].reshape(B * N, D), velocity_var))
         _, beta = m_step(obs, mask, m, v, resp, size)
     return m
 
