@@ -30,6 +30,9 @@ CATALOG: tuple[Entry, ...] = (
           "ppl_models.dvae.srnn"),
     Entry("rvae", "DVAE", ("encoder",), "recurrent VAE, causal (rvae) or non-causal (rvae-noncausal)",
           "ppl_models.dvae.rvae"),
+    Entry("mixdvae", "MixDVAE", ("vem", "svi", "sampled-w"),
+          "N frozen-DVAE sources + enumerated assignment of each observation: multi-object tracking",
+          "ppl_models.mixdvae.model"),
 )
 
 

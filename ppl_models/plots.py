@@ -67,10 +67,38 @@ def plot_track_window(window, path, title: str = "N-track window"):
         axes[1].scatter(t_det, det_centre[:, 0], color=color, s=10, alpha=0.7)
     missed = (~window.mask).sum()
     axes[0].set(title=f"{title}: centres (x, y)", xlabel="x", ylabel="y")
-    if window.image_size != (1.0, 1.0):
-        axes[0].invert_yaxis()  # image coordinates: y points down
+    axes[0].invert_yaxis()  # image coordinates: y points down
     axes[0].legend(fontsize=8)
     axes[1].set(title=f"x over time ({missed} missed detections)", xlabel="frame", ylabel="x")
+    return save_figure(fig, path)
+
+
+def plot_tracking_result(window, estimates: np.ndarray, responsibilities: np.ndarray, path,
+                         title: str = "MixDVAE tracking"):
+    """What a mixture tracker believes: estimated tracks (lines) over the truth (thin grey), and every
+    detection coloured by its posterior assignment, the blend sum_n P(w_tk = n) colour_n of the sources'
+    colours (a detection the tracker is unsure about is a mixed colour).
+
+    ``window`` in image coordinates, estimates (N, T, 4) in the same coordinates, responsibilities (T, K, N)."""
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
+    N, T = estimates.shape[0], len(window.frames)
+    colours = np.array(PALETTE[:N])  # (N, 3)
+    centre = lambda boxes: (boxes[..., :2] + boxes[..., 2:]) / 2  # noqa: E731
+    truth, est, det = centre(window.tracks), centre(estimates), centre(window.detections)  # (T,N,2) (N,T,2) (T,K,2)
+    t_det, k_det = np.nonzero(window.mask)
+    blend = np.clip(responsibilities[t_det, k_det, :N] @ colours, 0, 1)
+    for n in range(window.tracks.shape[1]):
+        axes[0].plot(truth[:, n, 0], truth[:, n, 1], color="0.6", lw=4, alpha=0.5)
+        axes[1].plot(np.arange(T), truth[:, n, 0], color="0.6", lw=4, alpha=0.5)
+    for n in range(N):
+        axes[0].plot(est[n, :, 0], est[n, :, 1], color=colours[n], lw=1.5, label=f"source {n + 1}")
+        axes[1].plot(np.arange(T), est[n, :, 0], color=colours[n], lw=1.5)
+    axes[0].scatter(det[t_det, k_det, 0], det[t_det, k_det, 1], c=blend, s=12, zorder=3)
+    axes[1].scatter(t_det, det[t_det, k_det, 0], c=blend, s=12, zorder=3)
+    axes[0].invert_yaxis()  # image coordinates: y points down
+    axes[0].set(title=f"{title}: centres (grey: truth)", xlabel="x", ylabel="y")
+    axes[0].legend(fontsize=8)
+    axes[1].set(title="x over time; dots coloured by P(assignment)", xlabel="frame", ylabel="x")
     return save_figure(fig, path)
 
 

@@ -2,6 +2,9 @@
 
 import itertools
 import math
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pyro
@@ -11,13 +14,12 @@ import torch
 from pyro import poutine
 from pyro.infer import TraceEnum_ELBO
 
-from ppl_models.data.synthetic import sample_trajectories
-from ppl_models.data.track_windows import TrackWindow, simulate_detections
+from ppl_models.data.synthetic import synthetic_tracking_window
 from ppl_models.dvae import build_dvae
 from ppl_models.dvae.train import load_prior
 from ppl_models.mixdvae import GUIDES, MixDVAE, fit
 from ppl_models.mixdvae.baselines import kalman_hungarian, vkf
-from ppl_models.mixdvae.tracking import evaluate_windows, initial_sources, to_prior_coords, windows_to_tensors
+from ppl_models.mixdvae.tracking import evaluate_windows, initial_sources, windows_to_tensors
 from ppl_models.mixdvae.vem import box_size, e_s_step, e_w_step, m_step
 
 
@@ -118,13 +120,7 @@ def test_m_step_maximises_the_expected_complete_log_likelihood():
 
 
 def synthetic_windows(num=6, N=3, T=60, seed=0):
-    rng = np.random.default_rng(seed)
-    windows = []
-    for b in range(num):
-        tracks = to_prior_coords(sample_trajectories(N, T, seed=1000 + seed + b).transpose(1, 0, 2).astype(float))
-        det, mask, labels = simulate_detections(tracks, jitter=0.05, miss_rate=0.1, rng=rng)
-        windows.append(TrackWindow("synthetic", np.arange(1, T + 1), np.arange(N), tracks, det, mask, labels))
-    return windows
+    return [synthetic_tracking_window(N, T, miss_rate=0.1, seed=1000 + seed + b) for b in range(num)]
 
 
 def test_mixdvae_tracks_synthetic_three_source_windows():
@@ -198,3 +194,14 @@ def test_track_command_names_a_bad_detection_file(tmp_path, capsys):
     assert main(["track", "--detections", str(tmp_path / "det.txt"), "--num-sources", "2",
                  "--out", str(tmp_path / "res.txt")]) == 2
     assert "det.txt:2: non-numeric" in capsys.readouterr().err
+
+
+def test_speed_benchmark_hand_written_step_gives_pyros_elbo(tmp_path):
+    """benchmarks/mixdvae_speed.py times Pyro's VEM step against a plain PyTorch one; it first asserts the two
+    ELBOs agree on the same draw (the ratio it reports is only meaningful if they compute the same thing)."""
+    root = Path(__file__).resolve().parents[1]
+    result = subprocess.run([sys.executable, str(root / "benchmarks" / "mixdvae_speed.py"), "--windows", "2",
+                             "--length", "20", "--sources", "2", "3", "--iterations", "2", "--repeats", "1"],
+                            cwd=root / "benchmarks", capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.count("| 2 |") == 1 and result.stdout.count("| 3 |") == 1

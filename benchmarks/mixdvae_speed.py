@@ -1,0 +1,144 @@
+"""How fast is MixDVAE's enumerated VEM, and what does Pyro cost on top of the same step in PyTorch?
+
+One VEM iteration is: the encoder reads the current source means (E-Z), the decoder predicts every frame,
+the closed-form E-S step gives q(s), one draw of (z, s) scores the ELBO with the assignments w summed out
+(TraceEnum_ELBO), then the exact E-W step and the M-step. ``plain_vem_step`` below is the same iteration
+written directly in PyTorch — the same networks, the same random draws in the same order, logsumexp over
+sources for w — and the script first checks that the two ELBOs agree to float precision.
+
+Reported, in one run on one device:
+* windows per second for a full fit (``--iterations`` VEM iterations) of ``--windows`` windows at once;
+* ms per iteration, Pyro against PyTorch, and their ratio;
+* the same against the number of sources N (parallel enumeration: the cost must grow like N, not N^K).
+
+    python benchmarks/mixdvae_speed.py --device cuda --windows 256 --length 300 --sources 2 3 4 8 16
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import platform
+import time
+
+import pyro
+import torch
+from pyro.infer import SVI, TraceEnum_ELBO
+from pyro.optim import Adam
+
+from ppl_models.data.synthetic import synthetic_tracking_window
+from ppl_models.dvae.train import load_prior
+from ppl_models.infer import resolve_device
+from ppl_models.mixdvae import MixDVAE, fit
+from ppl_models.mixdvae.tracking import initial_sources, windows_to_tensors
+from ppl_models.mixdvae.vem import box_size, e_s_step
+from timing import median_ms  # benchmarks/timing.py
+
+
+def problem(num_windows: int, num_sources: int, length: int, device):
+    """``num_windows`` synthetic windows, K = N detection slots (10 % missed), static initial sources."""
+    windows = [synthetic_tracking_window(num_sources, length, miss_rate=0.1, seed=b) for b in range(num_windows)]
+    obs, mask = windows_to_tensors(windows, device)
+    return obs, mask, initial_sources(obs, mask, num_sources)
+
+
+def plain_elbo_and_proposal(mix: MixDVAE, obs, mask):
+    """The ``vem`` guide and the model's log-density, hand-written: returns (ELBO, m, v) for one draw."""
+    st, prior = mix.state, mix.prior
+    B, N, T, D = st.m.shape
+    past = st.m.reshape(B * N, T, D)
+    q_z = prior.latent(mix.encoder.guide_latent(past, mix.encoder._context(past)), B * N, T, obs.device)
+    z = q_z.rsample()
+    prediction = prior.likelihood(prior.decoder_params(z, past, prior._context(past)))
+    obs_var = st.phi * box_size(obs, mask) ** 2  # (B, T, K, D)
+    m, v = e_s_step(prediction.loc.reshape(B, N, T, D), prediction.scale.reshape(B, N, T, D) ** 2,
+                    obs, mask, obs_var, st.resp)
+    s = m.reshape(B * N, T, D) + v.sqrt().reshape(B * N, T, D) * torch.randn_like(past)
+    # log p(z | s) + log p(s | z): the frozen DVAE prior on the drawn sources
+    ctx = prior._context(s)
+    log_prior = (prior.latent(prior.prior_latent(s, ctx), B * N, T, obs.device).log_prob(z)
+                 + prior.likelihood(prior.decoder_params(z, s, ctx)).log_prob(s).sum((-1, -2)))
+    # log p(o | s) with w summed out: log sum_n beta_n N(o_tk; s_tn, Phi_tk)
+    locs = s.reshape(B, N, T, D).transpose(1, 2)[:, :, None]  # (B, T, 1, N, D)
+    per_source = torch.distributions.Normal(locs, obs_var.sqrt()[:, :, :, None]).log_prob(obs[:, :, :, None])
+    log_lik = torch.logsumexp(per_source.sum(-1) + st.beta.log(), dim=-1)  # (B, T, K)
+    log_q = q_z.log_prob(z) + torch.distributions.Normal(m.reshape(B * N, T, D), v.sqrt().reshape(B * N, T, D)
+                                                         ).log_prob(s).sum((-1, -2))
+    return log_prior.sum() + (log_lik * mask).sum() - log_q.sum(), m, v
+
+
+def pyro_and_plain_steps(mix: MixDVAE, obs, mask, init):
+    """Two callables doing one VEM iteration each, from the same starting state."""
+    mix.closed_form_m_step = True
+    svi = SVI(mix.model, mix.guide_vem, Adam({"lr": 0.01}), loss=TraceEnum_ELBO(max_plate_nesting=3))
+
+    def pyro_step():
+        loss = svi.step(obs, mask)
+        mix.vem_update(obs, mask)
+        return loss
+
+    def plain_vem_step():
+        with torch.no_grad():
+            elbo, m, v = plain_elbo_and_proposal(mix, obs, mask)
+        mix._proposal = (m, v)
+        mix.vem_update(obs, mask)
+        return -elbo.item()
+
+    return pyro_step, plain_vem_step
+
+
+def check_same_elbo(mix: MixDVAE, obs, mask, init):
+    """One iteration each from the same state and seed: the losses must agree."""
+    pyro_step, plain_step = pyro_and_plain_steps(mix, obs, mask, init)
+    mix.start(obs, mask, init)
+    pyro.set_rng_seed(0)
+    pyro_loss = pyro_step()
+    mix.start(obs, mask, init)
+    pyro.set_rng_seed(0)
+    plain_loss = plain_step()
+    if not math.isclose(pyro_loss, plain_loss, rel_tol=1e-4):
+        raise AssertionError(f"Pyro loss {pyro_loss} != hand-written loss {plain_loss}")
+    return pyro_loss, plain_loss
+
+
+def main(args):
+    device = resolve_device(args.device)
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "CPU"
+    print(f"device: {name} | torch {torch.__version__} | pyro {pyro.__version__} | threads {torch.get_num_threads()}")
+    prior = load_prior(args.prior, device)
+    print(f"\nwindows x T = {args.windows} x {args.length}, K = N detection slots, {args.iterations} iterations")
+    print("| N | Pyro ms/iter | PyTorch ms/iter | ratio | fit windows/s |\n|---|---|---|---|---|")
+    for num_sources in args.sources:
+        obs, mask, init = problem(args.windows, num_sources, args.length, device)
+        mix = MixDVAE(prior, num_sources).to(device)
+        with pyro.get_param_store().scope():
+            check_same_elbo(mix, obs, mask, init)
+            pyro_step, plain_step = pyro_and_plain_steps(mix, obs, mask, init)
+            mix.start(obs, mask, init)
+            pyro_ms = median_ms(pyro_step, device, args.repeats)
+            plain_ms = median_ms(plain_step, device, args.repeats)
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        fit(mix, obs, mask, init, guide="vem", iterations=args.iterations, marginal_samples=1)
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        per_second = args.windows / (time.perf_counter() - start)
+        print(f"| {num_sources} | {pyro_ms:.1f} | {plain_ms:.1f} | {pyro_ms / plain_ms:.2f} | {per_second:.1f} |",
+              flush=True)
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--prior", default="srnn-trajectory")
+    p.add_argument("--windows", type=int, default=16, help="windows tracked at once (the batch)")
+    p.add_argument("--length", type=int, default=300, help="frames per window, T")
+    p.add_argument("--sources", type=int, nargs="+", default=[2, 3, 4], help="numbers of sources N to time")
+    p.add_argument("--iterations", type=int, default=50, help="VEM iterations of the timed full fit")
+    p.add_argument("--repeats", type=int, default=10, help="timed iterations per measurement (median)")
+    return p.parse_args(argv)
+
+
+if __name__ == "__main__":
+    main(parse_args())
