@@ -56,6 +56,15 @@ def test_enumerated_elbo_equals_the_brute_force_sum_over_assignments(clutter):
     torch.testing.assert_close(elbo, torch.logsumexp(torch.stack(joints), 0), rtol=1e-5, atol=1e-4)
 
 
+def test_flat_prior_of_the_sources_stays_on_their_device():
+    """pyro's ImproperUniform puts its zero log-density on the CPU, breaking TraceEnum_ELBO on a GPU."""
+    from pyro.distributions import constraints
+    from ppl_models.mixdvae.model import FlatPrior
+    value = torch.empty(6, 30, 4, device="meta")
+    log_prob = FlatPrior(constraints.real, (6,), (30, 4)).log_prob(value)
+    assert log_prob.device.type == "meta" and log_prob.shape == (6,)
+
+
 def test_e_s_step_is_the_normalised_gaussian_product():
     """1-D: the closed form against the moments of prior x prod_k N(o_k; s, Phi_k)^eta_k on a fine grid."""
     pred_loc, pred_var = torch.tensor(0.3), torch.tensor(0.04)

@@ -54,6 +54,16 @@ from ppl_models.mixdvae.vem import (CLUTTER_LOC, CLUTTER_SCALE, box_size, e_s_st
                                     typical_size)
 
 
+class FlatPrior(dist.ImproperUniform):
+    """The improper flat density of the sources' own site (their prior is the DVAE's ``pyro.factor``).
+
+    pyro 1.9's ImproperUniform returns its zero log-density on the CPU whatever the value's device, which
+    breaks TraceEnum_ELBO on a GPU; this one returns it on the value's device."""
+
+    def log_prob(self, value):
+        return value.new_zeros(value.shape[:value.dim() - self.event_dim])
+
+
 @dataclass
 class VEMState:
     """What the variational EM carries between iterations (and what initialises the gradient guides)."""
@@ -94,6 +104,8 @@ class MixDVAE(nn.Module):
             raise ValueError(f"shapes disagree: init {tuple(init.shape)} for {self.num_sources} sources, "
                              f"observations {tuple(obs.shape)}, mask {tuple(mask.shape)}")
         self.encoder.load_state_dict(self.prior.state_dict())
+        for rnn in (m for m in self.encoder.modules() if isinstance(m, nn.RNNBase)):
+            rnn.flatten_parameters()  # a deep copy on a GPU leaves cuDNN's weights in separate chunks
         v = (init_std * typical_size(obs, mask)) ** 2 * torch.ones_like(init)
         phi = torch.full((D,), self.noise ** 2, device=obs.device)
         beta = torch.ones(self.num_classes, device=obs.device)
@@ -128,7 +140,7 @@ class MixDVAE(nn.Module):
         N = self.num_sources
         phi, beta = self.observation_params()
         with pyro.plate("tracks", B * N, dim=-1):
-            s = pyro.sample("s", dist.ImproperUniform(constraints.real, (B * N,), (T, D)))
+            s = pyro.sample("s", FlatPrior(constraints.real, (B * N,), (T, D)))
             self.prior.prior_sites("source", s)  # log p_DVAE(s, z), z sampled as "source_z"
         locs = s.reshape(B, N, T, D).transpose(1, 2)  # (B, T, N, D)
         scales = (phi.sqrt() * box_size(obs, mask))[:, :, :, None].expand(B, T, K, N, D)
