@@ -83,7 +83,10 @@ class MixDVAE(nn.Module):
         super().__init__()
         if num_sources < 1:
             raise ValueError(f"num_sources must be >= 1, got {num_sources}")
-        self.prior = prior.eval().requires_grad_(False)
+        # Frozen, but left in training mode: gradients reach q(s) through the prior's RNNs, and cuDNN
+        # back-propagates through an RNN only in training mode (the DVAEs have no dropout or batch-norm,
+        # so the mode changes nothing else).
+        self.prior = prior.train().requires_grad_(False)
         self.encoder = copy.deepcopy(self.prior).requires_grad_(fine_tune_encoder)  # q(z | s), fine-tuned per problem
         self.num_sources, self.clutter, self.fine_tune_encoder = num_sources, clutter, fine_tune_encoder
         self.noise, self.learn_noise, self.learn_weights = noise, learn_noise, learn_weights
