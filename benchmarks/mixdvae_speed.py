@@ -67,7 +67,7 @@ def plain_elbo_and_proposal(mix: MixDVAE, obs, mask):
     return log_prior.sum() + (log_lik * mask).sum() - log_q.sum(), m, v
 
 
-def pyro_and_plain_steps(mix: MixDVAE, obs, mask, init):
+def pyro_and_plain_steps(mix: MixDVAE, obs, mask):
     """Two callables doing one VEM iteration each, from the same starting state."""
     mix.closed_form_m_step = True
     svi = SVI(mix.model, mix.guide_vem, Adam({"lr": 0.01}), loss=TraceEnum_ELBO(max_plate_nesting=3))
@@ -89,7 +89,7 @@ def pyro_and_plain_steps(mix: MixDVAE, obs, mask, init):
 
 def check_same_elbo(mix: MixDVAE, obs, mask, init):
     """One iteration each from the same state and seed: the losses must agree."""
-    pyro_step, plain_step = pyro_and_plain_steps(mix, obs, mask, init)
+    pyro_step, plain_step = pyro_and_plain_steps(mix, obs, mask)
     mix.start(obs, mask, init)
     pyro.set_rng_seed(0)
     pyro_loss = pyro_step()
@@ -113,7 +113,7 @@ def main(args):
         mix = MixDVAE(prior, num_sources).to(device)
         with pyro.get_param_store().scope():
             check_same_elbo(mix, obs, mask, init)
-            pyro_step, plain_step = pyro_and_plain_steps(mix, obs, mask, init)
+            pyro_step, plain_step = pyro_and_plain_steps(mix, obs, mask)
             mix.start(obs, mask, init)
             pyro_ms = median_ms(pyro_step, device, args.repeats)
             plain_ms = median_ms(plain_step, device, args.repeats)

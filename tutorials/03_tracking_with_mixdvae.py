@@ -146,7 +146,8 @@ print("w under enumeration:", tuple(trace.nodes["w"]["value"].shape), "  o's log
 # * **E-Z**: q(z | s) is the DVAE's encoder, read on the current estimate of the sources;
 # * **E-S**: q(s_tn) is Gaussian in closed form, the product of the DVAE decoder's prediction and of every
 #   detection weighted by its responsibility, $1/v = 1/\sigma^2 + \sum_k \eta_{tkn}/\Phi_{tk}$;
-# * **E-W**: $\eta_{tkn} = q(w_{tk} = n) \propto \beta_n \exp \mathbb E_{q(s)} \log \mathcal N(o_{tk}; s_{tn}, \Phi_{tk})$
+# * **E-W**: $\eta_{tkn} = q(w_{tk} = n) \propto
+#   \beta_n \exp \mathbb E_{q(s)} \log \mathcal N(o_{tk}; s_{tn}, \Phi_{tk})$
 #   — exactly what enumeration computes;
 # * **M**: $\beta$ (and optionally $\phi$) in closed form.
 #
