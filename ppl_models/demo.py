@@ -3,10 +3,10 @@
 It generates the synthetic data sets (box trajectories, an N-track window with missed detections,
 speech-like audio, coloured noise, speech + noise and speech + music mixtures), draws them, tracks the
 window with MixDVAE and the shipped SRNN prior, scores the noisy mixture, and fits the enumerated Gaussian
-mixture (the smallest assignment model) by SVI, checking it recovers the true clusters, then trains two small DVAE priors (an SRNN on trajectories, an RVAE on
-speech-like audio) and shows what they generate and resynthesise. Figures, audio, checkpoints and
-``summary.json`` go to the output folder. It grows as systems land and stays under five minutes on two
-CPU cores.
+mixture (the smallest assignment model) by SVI, checking it recovers the true clusters, then trains two
+small DVAE priors (an SRNN on trajectories, an RVAE on speech-like audio) and shows what they generate and
+resynthesise. Figures, audio, checkpoints and ``summary.json`` go to the output folder. It grows as systems
+land and stays under five minutes on two CPU cores.
 """
 
 from __future__ import annotations
