@@ -3,8 +3,8 @@
 One VEM iteration is: the encoder reads the current source means (E-Z), the decoder predicts every frame,
 the closed-form E-S step gives q(s), one draw of (z, s) scores the ELBO with the assignments w summed out
 (TraceEnum_ELBO), then the exact E-W step and the M-step. ``plain_elbo_and_proposal`` below is the same
-iteration written directly in PyTorch — the same networks, the same random draws in the same order, logsumexp over
-sources for w — and the script first checks that the two ELBOs agree to float precision.
+iteration written directly in PyTorch — the same networks, the same random draws in the same order,
+logsumexp over sources for w — and the script first checks that the two ELBOs agree to float precision.
 
 Reported, in one run on one device:
 * windows per second for a full fit (``--iterations`` VEM iterations) of ``--windows`` windows at once;
