@@ -2,11 +2,17 @@
 
 Windows of T frames in which N ground-truth people are present throughout (``data.track_windows``), with
 either the real Faster R-CNN detections matched to those people (missed where the detector missed them) or
-simulated detections (5 % jitter, 10 % missed). All trackers start from the same initial sources and are
-scored with py-motmetrics (MOTA, IDF1, IDS, FP, FN over all windows).
+simulated detections (5 % jitter, 10 % missed). All trackers start from the same first-frame sources; the
+two batch trackers (MixDVAE, VKF) then refine them chunk by chunk with themselves (``progressive_init``,
+``--init static`` to skip). Scored with py-motmetrics (MOTA, IDF1, IDS, FP, FN over all windows).
+
+A trajectory prior trained on real tracks must not have seen the windows it is scored on: give one prior
+per fold, ``--prior CKPT@SEQ,SEQ`` using CKPT on the windows of those sequences only (cross-validation).
 
     python benchmarks/tracking.py --gt-dir ../shared/data/mot15_train_gt \\
-        --det-dir ../shared/data/mot15_sort_frcnn_det --lengths 60 120 300 --json tracking.json
+        --det-dir ../shared/data/mot15_sort_frcnn_det --lengths 60 120 300 --json tracking.json \\
+        --prior srnn-fold-a.pt@ADL-Rundle-8,ETH-Pedcross2,KITTI-17,TUD-Stadtmitte,Venice-2 \\
+        --prior srnn-fold-b.pt@ADL-Rundle-6,ETH-Bahnhof,ETH-Sunnyday,KITTI-13,PETS09-S2L1,TUD-Campus
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 import pyro
+import torch
 
 from ppl_models.data.mot import read_mot, read_seqinfo
 from ppl_models.data.track_windows import build_track_windows
@@ -25,7 +32,7 @@ from ppl_models.dvae.train import load_prior
 from ppl_models.infer import resolve_device
 from ppl_models.mixdvae import MixDVAE, fit
 from ppl_models.mixdvae.baselines import kalman_hungarian, vkf
-from ppl_models.mixdvae.tracking import evaluate_windows, initial_sources, windows_to_tensors
+from ppl_models.mixdvae.tracking import evaluate_windows, initial_sources, progressive_init, windows_to_tensors
 
 COLUMNS = ("mota", "idf1", "num_switches", "num_false_positives", "num_misses")
 
@@ -46,18 +53,48 @@ def windows_for(gt_dir: Path, det_dir: Path, detections: str, num: int, length: 
     return windows
 
 
+def priors_by_window(windows, prior_args: list[str]) -> list[str]:
+    """The prior to use on each window: ``CKPT`` for all, or ``CKPT@SEQ,SEQ`` for those sequences' windows."""
+    chosen = [None] * len(windows)
+    for arg in prior_args:
+        ckpt, _, seqs = arg.partition("@")
+        for i, w in enumerate(windows):
+            if not seqs or w.sequence in seqs.split(","):
+                chosen[i] = ckpt
+    missing = sorted({w.sequence for w, c in zip(windows, chosen) if c is None})
+    if missing:
+        raise SystemExit(f"--prior: no prior given for the windows of {', '.join(missing)}")
+    return chosen
+
+
+def mixdvae_tracker(args, prior, iterations):
+    def track(obs, mask, init):
+        pyro.set_rng_seed(0)
+        mix = MixDVAE(prior, args.num_sources, fine_tune_encoder=args.fine_tune)
+        return fit(mix, obs, mask, init, guide=args.guide, iterations=iterations).sources
+    return track
+
+
 def run_trackers(windows, args, device) -> dict:
     obs, mask = windows_to_tensors(windows, device)
     init = initial_sources(obs, mask, args.num_sources)
+    refine = progressive_init if args.init == "progressive" else lambda track, obs, mask, init: init
     results = {}
-    pyro.set_rng_seed(0)
     start = time.perf_counter()
-    mix = MixDVAE(load_prior(args.prior, device), args.num_sources)
-    estimates = fit(mix, obs, mask, init, guide=args.guide, iterations=args.iterations).sources
+    priors = priors_by_window(windows, args.prior)
+    estimates = torch.zeros_like(init)
+    for ckpt in sorted(set(priors)):
+        rows = torch.tensor([p == ckpt for p in priors], device=device)
+        prior = load_prior(ckpt, device)
+        o, m, i = obs[rows], mask[rows], init[rows]
+        estimates[rows] = mixdvae_tracker(args, prior, args.iterations)(
+            o, m, refine(mixdvae_tracker(args, prior, args.init_iterations), o, m, i))
     results[f"MixDVAE ({args.guide})"] = (estimates, time.perf_counter() - start)
-    for name, tracker in (("VKF", vkf), ("Kalman + Hungarian", kalman_hungarian)):
-        start = time.perf_counter()
-        results[name] = (tracker(obs.cpu(), mask.cpu(), init.cpu()), time.perf_counter() - start)
+    start = time.perf_counter()
+    cpu = (obs.cpu(), mask.cpu())
+    results["VKF"] = (vkf(*cpu, refine(vkf, *cpu, init.cpu())), time.perf_counter() - start)
+    start = time.perf_counter()
+    results["Kalman + Hungarian"] = (kalman_hungarian(*cpu, init.cpu()), time.perf_counter() - start)
     return {name: {**{k: evaluate_windows(windows, est.cpu().numpy())["OVERALL"][k] for k in COLUMNS},
                    "seconds": secs} for name, (est, secs) in results.items()}
 
@@ -91,12 +128,19 @@ def parse_args(argv=None):
     p.add_argument("--lengths", type=int, nargs="+", default=[60, 120, 300], help="window lengths T")
     p.add_argument("--num-sources", type=int, default=3)
     p.add_argument("--per-sequence", type=int, default=20, help="at most this many windows per sequence")
-    p.add_argument("--prior", default="srnn-trajectory")
+    p.add_argument("--prior", action="append", metavar="CKPT[@SEQ,SEQ]",
+                   help="trajectory prior, for all windows or (repeat) per held-out fold (default: srnn-trajectory)")
     p.add_argument("--guide", default="vem", choices=["vem", "svi", "sampled-w"])
-    p.add_argument("--iterations", type=int, default=100)
+    p.add_argument("--iterations", type=int, default=50)
+    p.add_argument("--init", default="progressive", choices=["progressive", "static"],
+                   help="refine the static first-frame sources chunk by chunk first (default) or not")
+    p.add_argument("--init-iterations", type=int, default=20, help="MixDVAE iterations per initial chunk")
+    p.add_argument("--fine-tune", action="store_true", help="fine-tune the DVAE encoder on each window")
     p.add_argument("--json", help="also write the table to this JSON file")
     p.add_argument("--device", default="cpu")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    args.prior = args.prior or ["srnn-trajectory"]
+    return args
 
 
 if __name__ == "__main__":

@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 
 from conftest import shared
-from ppl_models.data.mot import iou, read_mot, xyxy_to_xywh
-from ppl_models.data.track_windows import build_track_windows, simulate_detections
+from ppl_models.data.mot import MotRecords, iou, read_mot, xyxy_to_xywh
+from ppl_models.data.track_windows import build_track_windows, simulate_detections, track_segments
 
 
 @pytest.fixture(scope="module")
@@ -75,3 +75,25 @@ def test_min_detection_rate_drops_tracks_no_detector_sees(venice):
     for w in kept:
         detection_rate = (w.labels[:, :, None] == np.arange(3)).any(axis=1).mean(axis=0)  # (N,)
         assert detection_rate.min() >= 0.8
+
+
+def test_track_segments_never_span_a_gap_and_are_normalised():
+    frames = np.r_[1:11, 14:20]  # track 7 leaves the image after frame 10 and comes back at frame 14
+    boxes = np.stack([frames * 10.0, np.full(len(frames), 20.0), np.full(len(frames), 5.0),
+                      np.full(len(frames), 8.0)], axis=1)
+    gt = MotRecords(frames, np.full(len(frames), 7), boxes, np.ones(len(frames)))
+    segments, ids = track_segments(gt, length=4, hop=2, image_size=(200, 100))
+    # runs of 10 and 6 frames: starts 0, 2, 4, 6 then 0, 2
+    assert segments.shape == (6, 4, 4) and np.all(ids == 7)
+    np.testing.assert_allclose(np.diff(segments[:, :, 0], axis=1), 0.05)  # 10 px per frame / 200 px
+    np.testing.assert_allclose(segments[0, 0], [10 / 200, 20 / 100, 15 / 200, 28 / 100])
+
+
+def test_mot_trajectory_data_splits_by_track_in_prior_coordinates():
+    from ppl_models.dvae.train import prior_data
+
+    train, val = prior_data("trajectory", str(shared("mot15_train_gt", "TUD-Stadtmitte")), segment_hop=10)
+    assert train.shape[1:] == (60, 4) and val.shape[1:] == (60, 4) and len(train) > len(val) > 0
+    for part in (train, val):  # y points up in the prior's coordinates: the top edge is above the bottom one
+        assert bool((part[..., 1] > part[..., 3]).all()) and 0 <= float(part[..., 0].min())
+    assert not any(bool((v == t).all()) for v in val for t in train)  # no segment in both

@@ -138,3 +138,22 @@ def build_track_windows(gt: MotRecords, num_tracks: int = 3, length: int = 60, s
                 det, mask, labels = _pack(boxes, detected, rng)
             windows.append(TrackWindow(sequence, frames, group, tracks, det, mask, labels, tuple(image_size)))
     return windows
+
+
+def track_segments(gt: MotRecords, length: int, hop: int, image_size: tuple[float, float]):
+    """Every stretch of ``length`` consecutive frames of every ground-truth track (cut every ``hop`` frames):
+    real motion to train a trajectory prior. Returns boxes (M, length, 4), x1, y1, x2, y2 divided by the
+    image size, and the track id of each segment (M,)."""
+    gt = gt.select(gt.score > 0)
+    scale = np.array(tuple(image_size) * 2, dtype=np.float64)
+    segments, ids = [], []
+    for track in np.unique(gt.track_id):
+        rows = gt.select(gt.track_id == track)
+        order = np.argsort(rows.frame)
+        frames, boxes = rows.frame[order], xywh_to_xyxy(rows.box[order]) / scale
+        breaks = np.flatnonzero(np.diff(frames) != 1) + 1  # a track may leave the image and come back
+        for run_frames, run_boxes in zip(np.split(frames, breaks), np.split(boxes, breaks)):
+            starts = range(0, len(run_frames) - length + 1, hop)
+            segments += [run_boxes[i:i + length] for i in starts]
+            ids += [track] * len(starts)
+    return (np.stack(segments) if segments else np.zeros((0, length, 4))), np.array(ids, dtype=int)

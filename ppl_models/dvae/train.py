@@ -1,13 +1,15 @@
 """Pre-training a DVAE sequence prior: data, KL warm-up, checkpoints, and loading a trained prior back.
 
-Trajectory priors train on the synthetic MixDVAE trajectories (60 frames, 4-D boxes); speech priors on
-fixed-length power-spectrogram segments of a folder of utterances (or of synthetic speech-like audio).
+Trajectory priors train on the synthetic MixDVAE trajectories (60 frames, 4-D boxes) or on segments of the
+ground-truth tracks of MOTChallenge sequences; speech priors on fixed-length power-spectrogram segments of a
+folder of utterances (or of synthetic speech-like audio).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pyro
 import torch
 from torch.utils.data import DataLoader, TensorDataset
@@ -24,14 +26,15 @@ def prior_data(kind: str, data: str = "synthetic", segment_frames: int = 50, siz
                segment_hop: int | None = None):
     """(train, validation) tensors (N, T, x_dim) for a ``trajectory`` or ``speech`` prior.
 
-    ``data``: ``synthetic``, or for speech one folder of utterances or several separated by commas. Speech is
-    split by utterance (every tenth one validates), so that training segments cut every ``segment_hop``
+    ``data``: ``synthetic``, or one folder or several separated by commas: of utterances for speech, of
+    MOTChallenge sequences (SEQ/gt/gt.txt + SEQ/seqinfo.ini) for trajectories. Real data is split by
+    utterance or track (every tenth one validates), so that training segments cut every ``segment_hop``
     frames (overlapping when shorter than ``segment_frames``) never share frames with validation ones."""
     if kind == "trajectory":
-        if data != "synthetic":
-            raise ValueError(f"--data {data}: trajectory priors train on 'synthetic' trajectories only for now")
-        return (torch.as_tensor(sample_trajectories(size, seed=seed)),
-                torch.as_tensor(sample_trajectories(max(size // 8, 8), seed=seed + 10_000)))
+        if data == "synthetic":
+            return (torch.as_tensor(sample_trajectories(size, seed=seed)),
+                    torch.as_tensor(sample_trajectories(max(size // 8, 8), seed=seed + 10_000)))
+        return mot_trajectory_data(data.split(","), 60, segment_hop or 15, seed)
     if kind != "speech":
         raise ValueError(f"--kind must be trajectory or speech, got {kind!r}")
     from ppl_models.data.spectrogram_dataset import SpectrogramSegments, segments_of
@@ -51,6 +54,32 @@ def prior_data(kind: str, data: str = "synthetic", segment_frames: int = 50, siz
     n_val = max(1, len(utterances) // 10)
     return (split([utterances[i] for i in order[n_val:]], segment_hop),
             split([utterances[i] for i in order[:n_val]], None))
+
+
+def mot_trajectory_data(folders: list[str], length: int, hop: int, seed: int = 0):
+    """(train, validation) real trajectories (M, length, 4) in the prior's coordinates (y up) from the ground
+    truth of MOTChallenge sequences; each folder is a sequence or holds sequences."""
+    from ppl_models.data.mot import read_mot, read_seqinfo
+    from ppl_models.data.track_windows import track_segments
+    from ppl_models.mixdvae.tracking import to_prior_coords
+
+    sequences = [s for f in map(Path, folders) for s in ([f] if (f / "gt").is_dir() else sorted(f.iterdir()))
+                 if (s / "gt" / "gt.txt").is_file()]
+    if not sequences:
+        raise ValueError(f"--data {','.join(folders)}: no MOTChallenge sequence (SEQ/gt/gt.txt) found")
+    boxes, tracks = [], []
+    for number, seq in enumerate(sequences):
+        info = read_seqinfo(seq)
+        b, ids = track_segments(read_mot(seq / "gt" / "gt.txt"), length, hop,
+                                (float(info["imWidth"]), float(info["imHeight"])))
+        boxes.append(b)
+        tracks += [(number, i) for i in ids]
+    boxes = torch.as_tensor(to_prior_coords(np.concatenate(boxes)), dtype=torch.float32)
+    names = sorted(set(tracks))
+    order = torch.randperm(len(names), generator=torch.Generator().manual_seed(seed)).tolist()
+    held_out = {names[i] for i in order[:max(1, len(names) // 10)]}  # every tenth track validates
+    val = torch.tensor([t in held_out for t in tracks], dtype=torch.bool)
+    return boxes[~val], boxes[val]
 
 
 def train_prior(kind: str, model: str, out: str | Path, data: str = "synthetic", epochs: int = 50,

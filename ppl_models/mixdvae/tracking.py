@@ -5,7 +5,9 @@ on boxes drawn with y pointing up, (x, y, x + w, y - h) (``data.synthetic.trajec
 flips the vertical axis on the way in and back on the way out (:func:`to_prior_coords`, its own inverse).
 
 Sources are initialised from the detections of the first frame in which there are at least N of them (or as
-many as there are), whatever their order, and kept static over the window; VEM then moves them.
+many as there are), whatever their order, and kept static over the window; VEM then moves them. A static
+guess is far from people who walk a few box widths in a window, so :func:`progressive_init` refines it chunk
+by chunk first, as the reference implementation does (sub-sequences of 30 frames, 20 iterations each).
 """
 
 from __future__ import annotations
@@ -49,6 +51,20 @@ def initial_sources(obs: torch.Tensor, mask: torch.Tensor, num_sources: int) -> 
     return init[:, :, None].expand(B, num_sources, T, D).contiguous()
 
 
+def progressive_init(track, obs: torch.Tensor, mask: torch.Tensor, init: torch.Tensor, chunk: int = 30):
+    """A moving initialisation (B, N, T, D) for a batch tracker: ``track(obs, mask, init) -> sources`` runs on
+    the first ``chunk`` frames from ``init``, then on each next chunk from static sources where the previous
+    chunk left them; the concatenated estimates start the tracker on the whole window."""
+    T = obs.shape[1]
+    pieces, start = [], init[:, :, :1]
+    for t0 in range(0, T, chunk):
+        t1 = min(t0 + chunk, T)
+        piece = track(obs[:, t0:t1], mask[:, t0:t1], start.expand(-1, -1, t1 - t0, -1).contiguous())
+        pieces.append(piece)
+        start = piece[:, :, -1:]
+    return torch.cat(pieces, dim=2)
+
+
 def boxes_to_records(xyxy: np.ndarray, frames: np.ndarray, ids: np.ndarray) -> MotRecords:
     """(N, T, 4) image-coordinate boxes of N tracks over ``frames`` -> MOT records (x, y, w, h), one id each
     (corners put in order: a source's estimate may have crossed them)."""
@@ -88,13 +104,14 @@ def detections_by_frame(records: MotRecords, image_size: tuple[float, float], fr
 
 
 def track_detections(records: MotRecords, num_sources: int, image_size: tuple[float, float], mix_factory,
-                     guide: str = "vem", iterations: int = 100, window: int = 60, device="cpu",
-                     progress: bool = False) -> MotRecords:
+                     guide: str = "vem", iterations: int = 100, window: int = 60, init_iterations: int = 20,
+                     device="cpu", progress: bool = False) -> MotRecords:
     """Track ``num_sources`` objects through a whole detection file, ``window`` frames at a time.
 
     The first chunk starts its sources from the first frame with enough detections; each later chunk starts
     them where the previous chunk left them, which carries the identities across chunks (sec. 5.3 of the
-    paper tracks long sequences by such chunks). ``mix_factory()`` builds a fresh MixDVAE."""
+    paper tracks long sequences by such chunks); within a chunk, :func:`progressive_init` with
+    ``init_iterations`` per 30-frame piece (0: static start). ``mix_factory()`` builds a fresh MixDVAE."""
     if len(records) == 0:
         raise ValueError("the detection file holds no detections")
     all_frames = np.arange(records.frame.min(), records.frame.max() + 1)
@@ -104,6 +121,9 @@ def track_detections(records: MotRecords, num_sources: int, image_size: tuple[fl
         obs, mask = (a.to(device) for a in detections_by_frame(records, image_size, frames))
         init = (initial_sources(obs, mask, num_sources) if last is None
                 else last[None, :, None].expand(1, num_sources, len(frames), 4).contiguous())
+        if init_iterations:
+            init = progressive_init(lambda o, m, i: fit(mix_factory(), o, m, i, guide=guide,
+                                                        iterations=init_iterations).sources, obs, mask, init)
         result = fit(mix_factory(), obs, mask, init, guide=guide, iterations=iterations)
         sources = result.sources[0].cpu()  # (N, T, 4)
         last = sources[:, -1].to(device)
