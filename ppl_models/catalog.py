@@ -33,6 +33,9 @@ CATALOG: tuple[Entry, ...] = (
     Entry("mixdvae", "MixDVAE", ("vem", "svi", "sampled-w"),
           "N frozen-DVAE sources + enumerated assignment of each observation: multi-object tracking",
           "ppl_models.mixdvae.model"),
+    Entry("mixdvae-spectral", "MixDVAE", ("vem",),
+          "N frozen spectrogram DVAEs + enumerated owner of each time-frequency bin: source separation",
+          "ppl_models.mixdvae.separation_model"),
 )
 
 
