@@ -39,13 +39,15 @@ def speech_set(folder: str, limit: int) -> list[np.ndarray]:
 
 
 def make_mixture(speech, music, frames: int, smr_db: float, rng):
-    """A random (speech, music) pair of (frames - 1) hops, music scaled to the SMR, and their sum."""
+    """A random (speech, music) pair of (frames - 1) hops, each cut from a recording at least that long, music
+    scaled to the SMR, and their sum."""
     n = (frames - 1) * HOP_LENGTH
     pieces = []
     for pool in (speech, music):
-        signal = pool[rng.integers(len(pool))]
-        if len(signal) < n:
-            raise SystemExit(f"a source is shorter than {frames} frames ({len(signal)} samples)")
+        long_enough = [signal for signal in pool if len(signal) >= n]
+        if not long_enough:
+            raise SystemExit(f"no recording of {frames} frames ({n} samples) or more to mix")
+        signal = long_enough[rng.integers(len(long_enough))]
         start = rng.integers(len(signal) - n + 1)
         pieces.append(signal[start:start + n].astype(np.float64))
     s, m = pieces
