@@ -98,13 +98,14 @@ def main(args):
                     for a, rank in ((train_speech, args.nmf_rank), (music_train, args.nmf_rank // 2))]
     named = dict(item.split("=", 1) for item in args.priors.split(","))
     priors = [load_prior(named[name], device) for name in SOURCES]
+    separators = methods(priors, dictionaries, args.iterations, device)
     table = {}
     for frames in args.frames:
         for smr in args.smr:
-            rows = {name: [] for name in methods(priors, dictionaries, args.iterations, device)}
+            rows = {name: [] for name in separators}
             for _ in tqdm(range(args.mixtures), desc=f"T={frames} SMR={smr:g} dB", leave=False):
                 s, m, x = make_mixture(speech, [music_test], frames, smr, rng)
-                for name, method in methods(priors, dictionaries, args.iterations, device).items():
+                for name, method in separators.items():
                     rows[name].append(scores((s, m), method(s, m, x)))
             key = f"T={frames}, SMR {smr:g} dB"
             table[key] = {name: {k: float(np.nanmean([r[k] for r in rs])) for k in rs[0]} for name, rs in rows.items()}

@@ -77,7 +77,7 @@ def mot_trajectory_data(folders: list[str], length: int, hop: int, seed: int = 0
     boxes = torch.as_tensor(to_prior_coords(np.concatenate(boxes)), dtype=torch.float32)
     names = sorted(set(tracks))
     order = torch.randperm(len(names), generator=torch.Generator().manual_seed(seed)).tolist()
-    held_out = {names[i] for i in order[:max(1, len(names) // 10)]}  # every tenth track validates
+    held_out = {names[i] for i in order[:max(1, len(names) // 10)]}  # a random tenth of the tracks validates
     val = torch.tensor([t in held_out for t in tracks], dtype=torch.bool)
     return boxes[~val], boxes[val]
 
