@@ -142,3 +142,48 @@ def plot_mixture_fit(data: np.ndarray, responsibilities: np.ndarray, locs: np.nd
     ax.set(title=title + "\n(colour = posterior responsibilities from compute_marginals)")
     ax.legend()
     return save_figure(fig, path)
+
+
+def plot_fusion(y: np.ndarray, p: np.ndarray, attention: np.ndarray, names: list[str], path,
+                experts: np.ndarray | None = None, corrupted: dict[str, np.ndarray] | None = None,
+                title: str = "Which sensor to trust"):
+    """One sequence: the label y (T,), the fused P(y=1) (T,), each expert's P(y=1) (T, M) if given, and the
+    gate's attention (T, M) as stacked areas; frames where a sensor is corrupted (name -> (T,) bool) are shaded
+    in that sensor's colour."""
+    T, frames = len(y), np.arange(len(y))
+    rows = 3 if experts is not None else 2
+    fig, axes = plt.subplots(rows, 1, figsize=(10, 2.2 * rows), sharex=True)
+
+    def shade(ax):
+        for name, mask in (corrupted or {}).items():
+            colour = PALETTE[names.index(name) % 10]
+            for start, stop in _runs(np.asarray(mask, bool)):
+                ax.axvspan(start - 0.5, stop - 0.5, color=colour, alpha=0.15, lw=0)
+
+    axes[0].fill_between(frames, 0, y, step="mid", color="0.8", label="label y")
+    axes[0].plot(frames, p, color="k", lw=1.5, label="fused P(y=1)")
+    axes[0].set_ylim(-0.05, 1.05)
+    axes[0].legend(loc="upper right", fontsize=8, ncol=2)
+    if experts is not None:
+        for m, name in enumerate(names):
+            axes[1].plot(frames, experts[:, m], color=PALETTE[m % 10], lw=1, label=f"expert {name}")
+        axes[1].set_ylim(-0.05, 1.05)
+        axes[1].set_ylabel("P(y=1)")
+        axes[1].legend(loc="upper right", fontsize=8, ncol=len(names))
+    axes[-1].stackplot(frames, attention.T, colors=[PALETTE[m % 10] for m in range(len(names))], labels=names,
+                       alpha=0.85)
+    axes[-1].set_ylim(0, 1)
+    axes[-1].set_ylabel("attention")
+    axes[-1].set_xlabel("frame")
+    axes[-1].legend(loc="upper right", fontsize=8, ncol=len(names))
+    for ax in axes:
+        shade(ax)
+        ax.set_xlim(-0.5, T - 0.5)
+    axes[0].set_title(title + (" (shaded: corrupted sensor)" if corrupted else ""))
+    return save_figure(fig, path)
+
+
+def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    """[start, stop) of every run of True in a 1-D bool array."""
+    edges = np.diff(np.concatenate([[0], mask.astype(int), [0]]))
+    return list(zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)))

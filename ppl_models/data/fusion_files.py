@@ -1,0 +1,102 @@
+"""The sensor-fusion file contract: one ``.npz`` per data split.
+
+    x_<name>   (N, T, D_name) float32   one array per sensor (any number of sensors, any widths)
+    y          (N, T)         {0, 1}    the label of every frame (optional for prediction-only files)
+
+Sensors are always handled in sorted name order, so the attention weights a model writes, (N, T, M), have
+their last axis in that order too. ``load_fusion`` refuses a file that breaks the contract with an error
+naming the file and the array; ``save_fusion`` writes through a temporary file and ``os.replace``.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+
+@dataclass
+class FusionData:
+    """Synchronised sensor streams and (optionally) per-frame binary labels."""
+
+    sensors: dict[str, np.ndarray]  # name -> (N, T, D_name) float32, names in sorted order
+    y: np.ndarray | None = None  # (N, T) float32 in {0, 1}
+
+    @property
+    def names(self) -> list[str]:
+        return list(self.sensors)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """(N sequences, T frames)."""
+        return next(iter(self.sensors.values())).shape[:2]
+
+    def subset(self, index) -> "FusionData":
+        """The sequences ``index`` (a slice, an index array or a boolean mask)."""
+        return FusionData({k: v[index] for k, v in self.sensors.items()}, None if self.y is None else self.y[index])
+
+
+def check_fusion(data: FusionData, source: str = "data") -> FusionData:
+    """Validate shapes, dtypes and values; return ``data`` with sensors sorted by name and float32 arrays."""
+    if not data.sensors:
+        raise ValueError(f"{source}: no sensor arrays (expected at least one 'x_<name>' of shape (N, T, D))")
+    sensors, shape = {}, None
+    for name in sorted(data.sensors):
+        x = np.asarray(data.sensors[name])
+        if x.ndim != 3:
+            raise ValueError(f"{source}: x_{name} has shape {x.shape}, expected (N, T, D)")
+        if shape is not None and x.shape[:2] != shape:
+            raise ValueError(f"{source}: x_{name} has (N, T) = {x.shape[:2]} but other sensors have {shape}")
+        if not np.isfinite(x).all():
+            raise ValueError(f"{source}: x_{name} contains NaN or infinite values")
+        shape = x.shape[:2]
+        sensors[name] = x.astype(np.float32, copy=False)
+    y = data.y
+    if y is not None:
+        y = np.asarray(y)
+        if y.shape != shape:
+            raise ValueError(f"{source}: y has shape {y.shape}, expected (N, T) = {shape}")
+        if not np.isin(y, (0, 1)).all():
+            raise ValueError(f"{source}: y must hold labels 0 or 1, found {np.unique(y)[:5]}")
+        y = y.astype(np.float32)
+    return FusionData(sensors, y)
+
+
+def load_fusion(path: str | os.PathLike, require_labels: bool = False) -> FusionData:
+    """Read a fusion ``.npz``; ``require_labels`` makes a missing ``y`` an error."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"fusion data file not found: {path}")
+    try:
+        with np.load(path) as f:
+            arrays = {k: f[k] for k in f.files}
+    except Exception as e:  # a truncated or non-npz file
+        raise ValueError(f"{path}: not a readable .npz file ({e})") from e
+    sensors = {k[2:]: v for k, v in arrays.items() if k.startswith("x_") and len(k) > 2}
+    if require_labels and "y" not in arrays:
+        raise ValueError(f"{path}: no 'y' array of labels (N, T), needed here")
+    return check_fusion(FusionData(sensors, arrays.get("y")), str(path))
+
+
+def save_fusion(path: str | os.PathLike, data: FusionData | None = None, **extra: np.ndarray) -> Path:
+    """Write ``data`` (as ``x_<name>`` and ``y``) plus any ``extra`` arrays, atomically."""
+    path = Path(path)
+    arrays = dict(extra)
+    if data is not None:
+        data = check_fusion(data, str(path))
+        arrays.update({f"x_{k}": v for k, v in data.sensors.items()})
+        if data.y is not None:
+            arrays["y"] = data.y
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(suffix=".npz", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez_compressed(f, **arrays)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path

@@ -1,0 +1,151 @@
+"""Attention mixtures and the Markov mixture of experts: exact likelihoods, Bayes' rule, causality, and a gate
+that learns to leave a sensor while it fails."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pyro
+import pytest
+import torch
+from pyro.infer import Trace_ELBO, TraceEnum_ELBO
+
+from ppl_models.data.synthetic.fusion import synthetic_fusion
+from ppl_models.multimodal.attention import AttentionMixture, expert_likelihood
+from ppl_models.multimodal.fusion import binary_scores, build_model, fit, predict, to_tensors
+from ppl_models.multimodal.markov_experts import MarkovMixtureOfExperts
+
+SENSORS = {"a": 3, "b": 2, "c": 4}
+
+
+def tiny_inputs(N=2, T=5, target="bernoulli", device="cpu", seed=0):
+    g = torch.Generator().manual_seed(seed)
+    xs = tuple(torch.randn(N, T, d, generator=g).to(device) for d in SENSORS.values())
+    y = (torch.rand(N, T, generator=g) > 0.5).float() if target == "bernoulli" else torch.randn(N, T, generator=g)
+    return xs, y.to(device)
+
+
+def elbo(model, xs, y, **kwargs) -> float:
+    loss = TraceEnum_ELBO(max_plate_nesting=model.max_plate_nesting)
+    return -loss.loss(model.model, model.guide, xs, y, **kwargs)
+
+
+@pytest.mark.parametrize("variant", ["cam", "mam", "ram"])
+@pytest.mark.parametrize("target", ["bernoulli", "gaussian"])
+def test_enumerated_likelihood_is_the_mixture_sum(variant, target, device):
+    model = AttentionMixture(SENSORS, variant, hidden=8, target=target).to(device)
+    xs, y = tiny_inputs(target=target, device=device)
+    log_w, params, _ = model(xs)
+    by_hand = 0.0
+    for n in range(y.shape[0]):
+        for t in range(y.shape[1]):
+            terms = [log_w[n, t, m] + expert_likelihood(params[n, t, m], target).log_prob(y[n, t])
+                     for m in range(len(SENSORS))]
+            by_hand += torch.logsumexp(torch.stack(terms), 0).item()
+    assert elbo(model, xs, y) == pytest.approx(by_hand, rel=1e-5)
+
+
+def test_responsibilities_follow_bayes_rule(device):
+    model = AttentionMixture(SENSORS, "cam", hidden=8).to(device)
+    xs, y = tiny_inputs(device=device)
+    resp = model.responsibilities(xs, y)
+    log_w, params, _ = model(xs)
+    joint = log_w + expert_likelihood(params, "bernoulli").log_prob(y[..., None])
+    torch.testing.assert_close(resp.sum(-1), torch.ones_like(y))
+    torch.testing.assert_close(resp, torch.softmax(joint, -1), rtol=1e-5, atol=1e-6)
+    # the posterior differs from the gate's prior wherever the experts disagree about y
+    assert (resp - log_w.exp()).abs().max() > 1e-3
+
+
+def forward_algorithm(trans, params, y):
+    """log p(y_{1:T} | x) of the Markov mixture, by the forward recursion written out."""
+    emit = expert_likelihood(params, "bernoulli").log_prob(y[..., None])  # (N, T, M)
+    log_alpha = trans[:, 0, 0] + emit[:, 0]
+    for t in range(1, y.shape[1]):
+        log_alpha = torch.logsumexp(log_alpha[:, :, None] + trans[:, t], 1) + emit[:, t]
+    return torch.logsumexp(log_alpha, -1).sum()
+
+
+def test_markov_mixture_readable_fast_and_forward_algorithm_agree(device):
+    model = MarkovMixtureOfExperts(SENSORS, hidden=8).to(device)
+    xs, y = tiny_inputs(T=6, device=device)
+    trans, params = model(xs)
+    by_hand = forward_algorithm(trans, params, y).item()
+    fast = -Trace_ELBO().loss(model.model, model.guide, xs, y)
+    assert elbo(model, xs, y, readable=True) == pytest.approx(by_hand, rel=1e-5)
+    assert fast == pytest.approx(by_hand, rel=1e-5)
+    # and it is not the frame-independent mixture: the chain couples the frames
+    independent = torch.logsumexp(trans[:, :, 0] + expert_likelihood(params, "bernoulli").log_prob(y[..., None]),
+                                  -1).sum().item()
+    assert abs(independent - by_hand) > 1e-3
+
+
+def test_markov_mixture_smoothed_posterior_sums_to_one():
+    model = MarkovMixtureOfExperts(SENSORS, hidden=8)
+    xs, y = tiny_inputs(T=6)
+    resp = model.responsibilities(xs, y)
+    assert resp.shape == (2, 6, 3)
+    torch.testing.assert_close(resp.sum(-1), torch.ones(2, 6))
+
+
+@pytest.mark.parametrize("name", ["cam", "mam", "ram", "mme", "concat"])
+def test_decisions_are_online(name):
+    """Changing the inputs from frame t0 on leaves every output before t0 unchanged (and changes t0's)."""
+    data, _ = synthetic_fusion(4, 40, seed=0)
+    model = build_model(name, data, hidden=8)
+    xs, _ = to_tensors(data)
+    t0 = 25
+    changed = tuple(torch.cat([x[:, :t0], x[:, t0:] + 3.0 * torch.randn_like(x[:, t0:])], 1) for x in xs)
+    p, a = model.predict(xs)
+    p2, a2 = model.predict(changed)
+    torch.testing.assert_close(p[:, :t0], p2[:, :t0])
+    torch.testing.assert_close(a[:, :t0], a2[:, :t0])
+    assert (p[:, t0] - p2[:, t0]).abs().max() > 1e-4
+
+
+def test_colearning_factor_pulls_the_shared_units_together():
+    xs, y = tiny_inputs()
+    model = AttentionMixture(SENSORS, "cam", hidden=8, colearn=0.5, colearn_units=3)
+    _, _, hidden = model(xs)
+    shared = hidden[..., :3]
+    by_hand = 0.5 * ((shared - shared.mean(2, keepdim=True)) ** 2).sum()
+    trace = pyro.poutine.trace(model.model).get_trace(xs, y)
+    assert trace.nodes["colearn"]["fn"].log_factor.item() == pytest.approx(-by_hand.item(), rel=1e-5)
+
+
+@pytest.mark.slow
+def test_gate_leaves_a_failing_sensor_and_fusion_beats_every_sensor():
+    pyro.set_rng_seed(0)
+    train, _ = synthetic_fusion(128, 100, seed=0)
+    test, corrupted = synthetic_fusion(32, 100, seed=1)
+    sharp = test.names.index("sharp")
+    scores = {}
+    for name in ["cam", "expert:sharp", "expert:steady", "expert:weak"]:
+        pyro.clear_param_store()
+        model = build_model(name, train)
+        fit(model, train, epochs=40, progress=False)
+        p, attention = predict(model, test)
+        scores[name] = binary_scores(test.y, p)["accuracy"]
+        if name == "cam":
+            on_failure, otherwise = attention[..., sharp][corrupted].mean(), attention[..., sharp][~corrupted].mean()
+    assert on_failure < otherwise - 0.2, (on_failure, otherwise)
+    best_single = max(v for k, v in scores.items() if k.startswith("expert:"))
+    assert scores["cam"] > best_single + 0.03, scores
+
+
+def test_binary_scores_by_hand():
+    y = np.array([[1, 1, 0, 0]])
+    p = np.array([[0.9, 0.2, 0.7, 0.1]])  # tp 1, fp 1, fn 1
+    assert binary_scores(y, p) == {"accuracy": 0.5, "f1": 0.5}
+
+
+def test_bad_model_names_are_explained():
+    data, _ = synthetic_fusion(2, 10)
+    with pytest.raises(ValueError, match="no sensor 'audio'"):
+        build_model("expert:audio", data)
+    with pytest.raises(ValueError, match="cam, mam, ram, concat or expert:NAME"):
+        build_model("moe", data)
+    with pytest.raises(ValueError, match="co-learning needs several experts"):
+        build_model("concat", data, colearn=0.1)
+    assert math.isfinite(elbo(build_model("concat", data, hidden=4), *to_tensors(data)))
