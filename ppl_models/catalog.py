@@ -36,6 +36,17 @@ CATALOG: tuple[Entry, ...] = (
     Entry("mixdvae-spectral", "MixDVAE", ("vem",),
           "N frozen spectrogram DVAEs + enumerated owner of each time-frequency bin: source separation",
           "ppl_models.mixdvae.separation_model"),
+    Entry("cam", "attention mixture", ("empty",),
+          "conditional attention mixture: per-sensor experts + a gate, frame by frame (sensor fusion)",
+          "ppl_models.multimodal.attention"),
+    Entry("mam", "attention mixture", ("empty",),
+          "Markov attention mixture: recurrent experts and gate", "ppl_models.multimodal.attention"),
+    Entry("ram", "attention mixture", ("empty",),
+          "recurrent attention mixture: experts look back with a causal dilated convolution",
+          "ppl_models.multimodal.attention"),
+    Entry("mme", "attention mixture", ("empty",),
+          "Markov mixture of experts: the trusted sensor is a Markov chain, enumerated along time",
+          "ppl_models.multimodal.markov_experts"),
 )
 
 

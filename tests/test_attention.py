@@ -34,7 +34,7 @@ def elbo(model, xs, y, **kwargs) -> float:
 @pytest.mark.parametrize("variant", ["cam", "mam", "ram"])
 @pytest.mark.parametrize("target", ["bernoulli", "gaussian"])
 def test_enumerated_likelihood_is_the_mixture_sum(variant, target, device):
-    model = AttentionMixture(SENSORS, variant, hidden=8, target=target).to(device)
+    model = AttentionMixture(SENSORS, variant, hidden=8, target=target, expert_weight=0.0).to(device)
     xs, y = tiny_inputs(target=target, device=device)
     log_w, params, _ = model(xs)
     by_hand = 0.0
@@ -44,6 +44,10 @@ def test_enumerated_likelihood_is_the_mixture_sum(variant, target, device):
                      for m in range(len(SENSORS))]
             by_hand += torch.logsumexp(torch.stack(terms), 0).item()
     assert elbo(model, xs, y) == pytest.approx(by_hand, rel=1e-5)
+    # kappa > 0 adds each expert's own log-likelihood, kappa sum_{n,t,m} log p(y_nt | f_m)
+    alone = expert_likelihood(params, target).log_prob(y[..., None]).sum().item()
+    model.expert_weight = 0.5
+    assert elbo(model, xs, y) == pytest.approx(by_hand + 0.5 * alone, rel=1e-5)
 
 
 def test_responsibilities_follow_bayes_rule(device):
@@ -68,7 +72,7 @@ def forward_algorithm(trans, params, y):
 
 
 def test_markov_mixture_readable_fast_and_forward_algorithm_agree(device):
-    model = MarkovMixtureOfExperts(SENSORS, hidden=8).to(device)
+    model = MarkovMixtureOfExperts(SENSORS, hidden=8, expert_weight=0.0).to(device)
     xs, y = tiny_inputs(T=6, device=device)
     trans, params = model(xs)
     by_hand = forward_algorithm(trans, params, y).item()

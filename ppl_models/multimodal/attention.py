@@ -23,6 +23,12 @@ Training maximises log p(y | x) with SVI: the guide is empty because m is the on
 p(m_t | y_t, x) = g_m p(y_t | f_m) / sum_m' g_m' p(y_t | f_m') from ``compute_marginals`` are the E-step of the
 EM in the paper's appendix.
 
+Experts that stay experts. With a free gate that sees every sensor, the likelihood has a degenerate optimum:
+one expert becomes a constant "y = 0", another a constant "y = 1", and the gate alone classifies — the
+attention then says nothing about which sensor to trust. ``expert_weight`` kappa adds each expert's own
+log-likelihood, ``pyro.factor`` kappa sum_m log p(y | f_m(x^m)), so that every expert remains a classifier
+of its sensor; kappa = 0 is the paper's pure maximum likelihood (an ablation in benchmarks/RESULTS.md).
+
 Co-learning (eq. 18-20): the first ``colearn_units`` hidden units of every expert are pulled towards their
 mean over experts, a ``pyro.factor`` of -lambda_m sum_t ||h^m_{t,1:n} - mean_m' h^m'_{t,1:n}||^2, so that the
 experts share a representation and a corrupted sensor's expert is held close to the others.
@@ -51,6 +57,13 @@ def expert_likelihood(params: torch.Tensor, target: str) -> dist.Distribution:
     return dist.Normal(params[..., 0], softplus(params[..., 1]) + 1e-3)
 
 
+def experts_alone_factor(params: torch.Tensor, y: torch.Tensor | None, target: str, weight: float) -> None:
+    """``pyro.factor`` kappa sum_{n,t,m} log p(y_nt | f_m(x^m)): every expert also a classifier of its own
+    (params (N, T, M, 1|2)); nothing when kappa = 0, y is unobserved or there is a single expert."""
+    if weight and y is not None and params.shape[2] > 1:
+        pyro.factor("experts_alone", weight * expert_likelihood(params, target).log_prob(y[..., None]).sum())
+
+
 class AttentionMixture(nn.Module):
     """A gated mixture of per-sensor experts. ``sensors`` maps each sensor name to its width D, in the order
     the inputs come (sorted names, by the file contract)."""
@@ -58,7 +71,7 @@ class AttentionMixture(nn.Module):
     max_plate_nesting = 2
 
     def __init__(self, sensors: dict[str, int], variant: str = "cam", hidden: int = 32, target: str = "bernoulli",
-                 colearn: float | dict[str, float] = 0.0, colearn_units: int = 8):
+                 colearn: float | dict[str, float] = 0.0, colearn_units: int = 8, expert_weight: float = 1.0):
         super().__init__()
         self.sensor_names = list(sensors)
         kind, inputs = self._experts_of(variant, sensors)
@@ -73,7 +86,7 @@ class AttentionMixture(nn.Module):
         if colearn and not 0 < colearn_units <= hidden:
             raise ValueError(f"colearn_units must be in 1..hidden={hidden}, got {colearn_units}")
         self.register_buffer("colearn", torch.tensor([float(weights.get(n, 0.0)) for n in self.sensor_names]))
-        self.colearn_units = colearn_units
+        self.colearn_units, self.expert_weight = colearn_units, expert_weight
 
     @staticmethod
     def _experts_of(variant: str, sensors: dict[str, int]) -> tuple[str, list[list[str]]]:
@@ -121,6 +134,7 @@ class AttentionMixture(nn.Module):
         log_w, params, hidden = self(xs)
         if self.colearn.any():
             pyro.factor("colearn", -self.colearning_penalty(hidden))
+        experts_alone_factor(params, y, self.target, self.expert_weight)
         N, T = log_w.shape[:2]
         with pyro.plate("sequences", N, dim=-2), pyro.plate("time", T, dim=-1):
             m = pyro.sample("m", dist.Categorical(logits=log_w), infer={"enumerate": "parallel"})

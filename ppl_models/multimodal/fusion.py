@@ -4,39 +4,31 @@ that turns a model name into a model, arrays into tensors, and probabilities int
 Models: ``cam``, ``mam``, ``ram`` (attention mixtures), ``mme`` (Markov mixture of experts), and the
 baselines ``concat`` and ``expert:NAME``. Every model is trained by SVI on the exact log-likelihood
 (``TraceEnum_ELBO``, empty guide), with a tenth of the training sequences held out for early stopping.
-
-Before the mixture is trained, each expert is warmed up as a classifier of its own sensor. A mixture whose
-experts and gate are all free has a degenerate optimum where the experts become constant "y = 0" and
-"y = 1" predictors and the gate does all the work (the Markov mixture of experts falls into it at once: its
-chain then models the label's persistence, not which sensor to trust). Starting from real per-sensor
-experts avoids it for the attention mixtures; the Markov mixture keeps its warmed-up experts frozen, so
-its posterior over m_t keeps meaning "which sensor's expert explains y_t".
 """
 
 from __future__ import annotations
 
 import numpy as np
-import pyro
 import torch
 from pyro.infer import Trace_ELBO, TraceEnum_ELBO
 
 from ppl_models.data.fusion_files import FusionData
 from ppl_models.infer.svi import History, make_optimizer, train_svi
-from ppl_models.multimodal.attention import VARIANTS, AttentionMixture, expert_likelihood
+from ppl_models.multimodal.attention import VARIANTS, AttentionMixture
 from ppl_models.multimodal.markov_experts import MarkovMixtureOfExperts
 
 MODEL_NAMES = (*VARIANTS, "mme", "concat", "expert:NAME")
 
 
-def build_model(name: str, data: FusionData, hidden: int = 32, target: str = "bernoulli",
-                colearn: float = 0.0) -> AttentionMixture | MarkovMixtureOfExperts:
+def build_model(name: str, data: FusionData, hidden: int = 32, target: str = "bernoulli", colearn: float = 0.0,
+                expert_weight: float = 1.0) -> AttentionMixture | MarkovMixtureOfExperts:
     """The model ``name`` for the sensors of ``data`` (their widths, in sorted order)."""
     sensors = {k: v.shape[-1] for k, v in data.sensors.items()}
     if name == "mme":
         if colearn:
             raise ValueError("--colearn applies to cam, mam and ram, not to mme")
-        return MarkovMixtureOfExperts(sensors, hidden, target)
-    return AttentionMixture(sensors, name, hidden, target, colearn)
+        return MarkovMixtureOfExperts(sensors, hidden, target, expert_weight=expert_weight)
+    return AttentionMixture(sensors, name, hidden, target, colearn, expert_weight=expert_weight)
 
 
 def to_tensors(data: FusionData, device="cpu") -> tuple[tuple[torch.Tensor, ...], torch.Tensor | None]:
@@ -44,23 +36,9 @@ def to_tensors(data: FusionData, device="cpu") -> tuple[tuple[torch.Tensor, ...]
     return xs, None if data.y is None else torch.as_tensor(data.y, device=device)
 
 
-def experts_alone(model):
-    """The warm-up objective: every expert a classifier of its own, sum_e log p(y | f_e(x^e))."""
-
-    def experts_model(xs, y):
-        pyro.module("fusion_experts", model.experts)
-        _, params = model.expert_outputs(xs)  # (N, T, E, 1|2)
-        N, T, E = params.shape[:3]
-        with pyro.plate("sequences", N, dim=-3), pyro.plate("time", T, dim=-2), pyro.plate("experts", E, dim=-1):
-            pyro.sample("y_alone", expert_likelihood(params, model.target), obs=y[..., None].expand(N, T, E))
-
-    return experts_model
-
-
 def fit(model, train: FusionData, epochs: int = 60, batch_size: int = 32, lr: float = 3e-3, device="cpu",
-        patience: int | None = 10, warmup_epochs: int = 10, seed: int = 0, progress: bool = True) -> History:
-    """Maximise log p(y | x) over ``train`` by SVI, early-stopping on a held-out tenth of the sequences,
-    after ``warmup_epochs`` of each expert alone (mixtures only; the Markov mixture then freezes them)."""
+        patience: int | None = 10, seed: int = 0, progress: bool = True) -> History:
+    """Maximise log p(y | x) over ``train`` by SVI, early-stopping on a held-out tenth of the sequences."""
     if train.y is None:
         raise ValueError("training data needs labels 'y'")
     model.to(device)
@@ -75,11 +53,6 @@ def fit(model, train: FusionData, epochs: int = 60, batch_size: int = 32, lr: fl
         return [(tuple(x[i] for x in xs), y[i]) for i in perm.split(batch_size)]
 
     val = [to_tensors(val_part, device)] if n_val else None
-    if len(model.experts) > 1 and warmup_epochs > 0:
-        train_svi(experts_alone(model), lambda xs, y: None, batches, epochs=warmup_epochs,
-                  optimizer=make_optimizer(lr=lr), name="fusion-experts", progress=progress)
-        if isinstance(model, MarkovMixtureOfExperts):
-            model.experts.requires_grad_(False)
     # The Markov mixture's training site is a DiscreteHMM: its forward algorithm already sums m out.
     loss = TraceEnum_ELBO(max_plate_nesting=2) if isinstance(model, AttentionMixture) else Trace_ELBO()
     return train_svi(model.model, model.guide, batches, epochs=epochs, val_batches=val,

@@ -20,6 +20,10 @@ Two equivalent ways to write the model, as for the DVAEs:
 Online prediction without labels filters the chain forward through the gate alone,
 alpha_t = alpha_{t-1} P_t, and mixes the experts with alpha_t; with labels, ``compute_marginals`` on the
 readable form gives the smoothed posterior p(m_t | y_{1:T}, x): which sensor explained each frame.
+
+Free experts make the chain degenerate at once (two experts become constant "y = 0" / "y = 1" predictors and
+the chain models the label's persistence): the ``expert_weight`` factor of
+:mod:`~ppl_models.multimodal.attention` keeps each expert a classifier of its own sensor.
 """
 
 from __future__ import annotations
@@ -31,14 +35,15 @@ from pyro.infer import TraceEnum_ELBO
 from pyro.ops.indexing import Vindex
 from torch import nn
 
-from ppl_models.multimodal.attention import TARGETS, expert_likelihood
+from ppl_models.multimodal.attention import TARGETS, expert_likelihood, experts_alone_factor
 from ppl_models.multimodal.experts import Expert, Gate
 
 
 class MarkovMixtureOfExperts(nn.Module):
     max_plate_nesting = 1
 
-    def __init__(self, sensors: dict[str, int], hidden: int = 32, target: str = "bernoulli", stay: float = 0.9):
+    def __init__(self, sensors: dict[str, int], hidden: int = 32, target: str = "bernoulli", stay: float = 0.9,
+                 expert_weight: float = 1.0):
         super().__init__()
         if target not in TARGETS:
             raise ValueError(f"target must be one of {', '.join(TARGETS)}, got {target!r}")
@@ -46,6 +51,7 @@ class MarkovMixtureOfExperts(nn.Module):
         if M < 2:
             raise ValueError("a Markov mixture of experts needs at least two sensors")
         self.sensor_names, self.target, self.variant = list(sensors), target, "mme"
+        self.expert_weight = expert_weight
         self.experts = nn.ModuleList(Expert("frame", d, hidden, target) for d in sensors.values())
         self.gate = Gate("frame", sum(sensors.values()), hidden, M)
         off = (1 - stay) / (M - 1)
@@ -67,11 +73,10 @@ class MarkovMixtureOfExperts(nn.Module):
         return torch.stack(hidden, 2), torch.stack(params, 2)
 
     def model(self, xs: tuple[torch.Tensor, ...], y: torch.Tensor | None = None, readable: bool = False):
-        for name, part in (("chain", self.chain), ("gate", self.gate), ("experts", self.experts)):
-            if any(p.requires_grad for p in part.parameters()):  # the experts may be frozen (see fusion.fit)
-                pyro.module(f"mme_{name}", part)
+        pyro.module("markov_mixture_of_experts", self)
         trans, params = self(xs)
         N, T, M = trans.shape[:3]
+        experts_alone_factor(params, y, self.target, self.expert_weight)
         with pyro.plate("sequences", N, dim=-1):
             if not readable:
                 # DiscreteHMM starts in a state before the first frame; our t = 0 rows do not depend on it.
