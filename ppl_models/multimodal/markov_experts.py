@@ -55,15 +55,15 @@ class MarkovMixtureOfExperts(nn.Module):
         self.experts = nn.ModuleList(Expert("frame", d, hidden, target) for d in sensors.values())
         self.gate = Gate("frame", sum(sensors.values()), hidden, M)
         off = (1 - stay) / (M - 1)
-        self.chain = nn.ParameterDict({"log_init": nn.Parameter(torch.zeros(M)),
-                                       "trans_logits": nn.Parameter(torch.full((M, M), off).fill_diagonal_(stay).log())})
+        self.log_init = nn.Parameter(torch.zeros(M))  # log pi, up to a constant
+        self.trans_logits = nn.Parameter(torch.full((M, M), off).fill_diagonal_(stay).log())  # log A
 
     def forward(self, xs: tuple[torch.Tensor, ...]):
         """(transition log-probabilities (N, T, M, M), row = m_{t-1}, the row at t = 0 being p(m_1 | x_1)
         repeated; expert outputs (N, T, M, 1|2))."""
         g = self.gate(torch.cat(xs, -1))  # (N, T, M)
-        rows = self.chain["trans_logits"].expand(*g.shape[:2], -1, -1).clone()  # (N, T, M, M)
-        rows[:, 0] = self.chain["log_init"]  # t = 0: no previous state, every row is the initial distribution
+        rows = self.trans_logits.expand(*g.shape[:2], -1, -1).clone()  # (N, T, M, M)
+        rows[:, 0] = self.log_init  # t = 0: no previous state, every row is the initial distribution
         trans = torch.log_softmax(rows + g[:, :, None, :], -1)
         return trans, self.expert_outputs(xs)[1]
 

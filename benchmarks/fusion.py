@@ -1,0 +1,116 @@
+"""Sensor-fusion table in the shape of Guo 2019, Table 1: every single-sensor expert, the concatenation
+baseline and each attention mixture with and without co-learning, on each test condition (accuracy, F1),
+plus how much attention the mixture gives a sensor while it fails against while it works.
+
+Conditions (built by ``ppl-models export-fusion``'s builders, train and test from disjoint speakers / times):
+    speech-activity/environment   real speech + real noise at -5 dB, generated mouth image + flow
+    speech-activity/babble        real speech + three other speakers at 0 dB ("3P")
+    beats/ecg, beats/pleth        real ECG + PLETH of a103l, one sensor failing in 30 % of the test frames
+    synthetic                     three generated sensors, one failing in bursts
+
+    python benchmarks/fusion.py --data ../shared/data --conditions speech-activity/environment \\
+        speech-activity/babble beats/ecg beats/pleth --seeds 0 1 2 --json fusion.json --figures fusion_figures
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import pyro
+import torch
+
+from ppl_models.cli import fusion_splits
+from ppl_models.infer import resolve_device
+from ppl_models.multimodal.fusion import binary_scores, build_model, expert_predictions, fit, predict
+from ppl_models.plots import plot_fusion
+
+MIXTURES = ["cam", "mam", "ram", "mme"]
+
+
+def model_rows(names: list[str], colearn: float) -> list[tuple[str, str, dict]]:
+    """(row label, model name, build options) of the table."""
+    rows = [(f"expert {n}", f"expert:{n}", {}) for n in names] + [("concat", "concat", {})]
+    for m in MIXTURES:
+        rows.append((m, m, {}))
+        if m != "mme":
+            rows.append((f"{m} + co-learning", m, {"colearn": colearn}))
+    rows.append(("cam, kappa = 0 (pure likelihood)", "cam", {"expert_weight": 0.0}))
+    return rows
+
+
+def attention_contrast(attention: np.ndarray, names: list[str], corrupted: dict[str, np.ndarray]) -> str:
+    """'name failing / working' mean attention for each corrupted sensor."""
+    parts = []
+    for name, mask in corrupted.items():
+        if name in names and mask.any() and (~mask).any():
+            a = attention[..., names.index(name)]
+            parts.append(f"{name} {a[mask].mean():.2f} / {a[~mask].mean():.2f}")
+    return "; ".join(parts)
+
+
+def run_condition(condition: str, args, device) -> list[dict]:
+    dataset, _, variant = condition.partition("/")
+    noise = variant if dataset == "speech-activity" else "environment"
+    corrupt = variant if dataset == "beats" else None
+    train, test, corrupted = fusion_splits(dataset, args.data, noise, corrupt, seed=0)
+    corrupted = {k[len("corrupted_"):]: v for k, v in corrupted.items()}
+    print(f"\n{condition}: train {train.shape}, test {test.shape}, sensors {train.names}, "
+          f"label rate {test.y.mean():.2f}", flush=True)
+    results = []
+    for label, name, options in model_rows(train.names, args.colearn):
+        scores, contrasts, seconds = [], [], []
+        for seed in args.seeds:
+            pyro.clear_param_store()
+            pyro.set_rng_seed(seed)
+            model = build_model(name, train, hidden=args.hidden, **options)
+            start = time.perf_counter()
+            fit(model, train, epochs=args.epochs, device=device, seed=seed, progress=False)
+            seconds.append(time.perf_counter() - start)
+            p, attention = predict(model, test, device)
+            scores.append(binary_scores(test.y, p))
+            contrasts.append(attention_contrast(attention, test.names, corrupted))
+            if args.figures and seed == args.seeds[0] and name in ("cam", "mme") and not options:
+                experts = expert_predictions(model, test.subset(slice(args.figure_sequence, args.figure_sequence + 1)),
+                                             device)[0]
+                i = args.figure_sequence
+                plot_fusion(test.y[i], p[i], attention[i], test.names,
+                            Path(args.figures) / f"{condition.replace('/', '-')}-{name}.png", experts=experts,
+                            corrupted={k: v[i] for k, v in corrupted.items()}, title=f"{condition}, {name}")
+        row = {"condition": condition, "model": label,
+               "accuracy": float(np.mean([s["accuracy"] for s in scores])),
+               "accuracy_std": float(np.std([s["accuracy"] for s in scores])),
+               "f1": float(np.mean([s["f1"] for s in scores])),
+               "attention_failing_vs_working": contrasts[0], "train_seconds": float(np.mean(seconds))}
+        results.append(row)
+        print(f"| {label} | {100 * row['accuracy']:.1f} ± {100 * row['accuracy_std']:.1f} | {100 * row['f1']:.1f} | "
+              f"{row['attention_failing_vs_working']} | {row['train_seconds']:.0f} |", flush=True)
+    return results
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", help="the real-data folder (not needed for 'synthetic')")
+    parser.add_argument("--conditions", nargs="+", default=["synthetic"])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    parser.add_argument("--epochs", type=int, default=60)
+    parser.add_argument("--hidden", type=int, default=32)
+    parser.add_argument("--colearn", type=float, default=0.01, help="co-learning weight of the + co-learning rows")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--json", help="write the rows here")
+    parser.add_argument("--figures", help="folder for the attention figures (cam and mme, first seed)")
+    parser.add_argument("--figure-sequence", type=int, default=0, help="test sequence drawn in the figures")
+    args = parser.parse_args(argv)
+    device = resolve_device(args.device)
+    print("| model | accuracy % (mean ± std over seeds) | F1 % | attention on the failing sensor: failing / "
+          "working frames | train s |\n|---|---|---|---|---|")
+    rows = [row for condition in args.conditions for row in run_condition(condition, args, device)]
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=1))
+
+
+if __name__ == "__main__":
+    main()
