@@ -2,14 +2,16 @@
 baseline and each attention mixture with and without co-learning, on each test condition (accuracy, F1),
 plus how much attention the mixture gives a sensor while it fails against while it works.
 
-Conditions (built by ``ppl-models export-fusion``'s builders, train and test from disjoint speakers / times):
-    speech-activity/environment   real speech + real noise at -5 dB, generated mouth image + flow
-    speech-activity/babble        real speech + three other speakers at 0 dB ("3P")
-    beats/ecg, beats/pleth        real ECG + PLETH of a103l, one sensor failing in 30 % of the test frames
-    synthetic                     three generated sensors, one failing in bursts
+Each condition is a folder written by ``ppl-models export-fusion`` (train.npz, test.npz with the test's
+``corrupted_<sensor>`` masks); train and test come from disjoint speakers / times:
 
-    python benchmarks/fusion.py --data ../shared/data --conditions speech-activity/environment \\
-        speech-activity/babble beats/ecg beats/pleth --seeds 0 1 2 --json fusion.json --figures fusion_figures
+    D=../shared/data
+    ppl-models export-fusion --dataset speech-activity --noise environment --data $D --out-dir sets/sad-noise
+    ppl-models export-fusion --dataset speech-activity --noise babble --data $D --out-dir sets/sad-babble
+    ppl-models export-fusion --dataset beats --corrupt ecg --data $D --out-dir sets/beats-ecg
+    ppl-models export-fusion --dataset beats --corrupt pleth --data $D --out-dir sets/beats-pleth
+    python benchmarks/fusion.py sets/sad-noise sets/sad-babble sets/beats-ecg sets/beats-pleth \\
+        --seeds 0 1 2 --json fusion.json --figures fusion_figures
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import numpy as np
 import pyro
 import torch
 
-from ppl_models.cli import fusion_splits
+from ppl_models.data.fusion_files import load_fusion
 from ppl_models.infer import resolve_device
 from ppl_models.multimodal.fusion import binary_scores, build_model, expert_predictions, fit, predict
 from ppl_models.plots import plot_fusion
@@ -52,12 +54,11 @@ def attention_contrast(attention: np.ndarray, names: list[str], corrupted: dict[
     return "; ".join(parts)
 
 
-def run_condition(condition: str, args, device) -> list[dict]:
-    dataset, _, variant = condition.partition("/")
-    noise = variant if dataset == "speech-activity" else "environment"
-    corrupt = variant if dataset == "beats" else None
-    train, test, corrupted = fusion_splits(dataset, args.data, noise, corrupt, seed=0)
-    corrupted = {k[len("corrupted_"):]: v for k, v in corrupted.items()}
+def run_condition(folder: str, args, device) -> list[dict]:
+    condition = Path(folder).name
+    train, test = load_fusion(Path(folder) / "train.npz", True), load_fusion(Path(folder) / "test.npz", True)
+    with np.load(Path(folder) / "test.npz") as f:
+        corrupted = {k[len("corrupted_"):]: f[k] for k in f.files if k.startswith("corrupted_")}
     print(f"\n{condition}: train {train.shape}, test {test.shape}, sensors {train.names}, "
           f"label rate {test.y.mean():.2f}", flush=True)
     results = []
@@ -78,7 +79,7 @@ def run_condition(condition: str, args, device) -> list[dict]:
                                              device)[0]
                 i = args.figure_sequence
                 plot_fusion(test.y[i], p[i], attention[i], test.names,
-                            Path(args.figures) / f"{condition.replace('/', '-')}-{name}.png", experts=experts,
+                            Path(args.figures) / f"{condition}-{name}.png", experts=experts,
                             corrupted={k: v[i] for k, v in corrupted.items()}, title=f"{condition}, {name}")
         row = {"condition": condition, "model": label,
                "accuracy": float(np.mean([s["accuracy"] for s in scores])),
@@ -93,8 +94,7 @@ def run_condition(condition: str, args, device) -> list[dict]:
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", help="the real-data folder (not needed for 'synthetic')")
-    parser.add_argument("--conditions", nargs="+", default=["synthetic"])
+    parser.add_argument("sets", nargs="+", help="folders holding train.npz and test.npz (export-fusion)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--epochs", type=int, default=60)
     parser.add_argument("--hidden", type=int, default=32)
@@ -107,7 +107,7 @@ def main(argv=None):
     device = resolve_device(args.device)
     print("| model | accuracy % (mean ± std over seeds) | F1 % | attention on the failing sensor: failing / "
           "working frames | train s |\n|---|---|---|---|---|")
-    rows = [row for condition in args.conditions for row in run_condition(condition, args, device)]
+    rows = [row for folder in args.sets for row in run_condition(folder, args, device)]
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=1))
 
