@@ -35,7 +35,10 @@ MIXTURES = ["cam", "mam", "ram", "mme"]
 
 def model_rows(names: list[str], colearn: float) -> list[tuple[str, str, dict]]:
     """(row label, model name, build options) of the table."""
-    rows = [(f"expert {n}", f"expert:{n}", {}) for n in names] + [("concat", "concat", {})]
+    rows = []
+    for encoder in ("frame", "recurrent"):  # baselines with the memory of cam and of mam
+        rows += [(f"expert {n} ({encoder})", f"expert:{n}", {"encoder": encoder}) for n in names]
+        rows.append((f"concat ({encoder})", "concat", {"encoder": encoder}))
     for m in MIXTURES:
         rows.append((m, m, {}))
         if m != "mme":

@@ -365,7 +365,8 @@ def cmd_fuse(args) -> int:
             raise ValueError(f"{args.test}: x_{name} has width {test.sensors[name].shape[-1]}, "
                              f"{args.train} has {train.sensors[name].shape[-1]}")
     pyro.set_rng_seed(args.seed)
-    model = build_model(args.model, train, hidden=args.hidden, colearn=args.colearn, expert_weight=args.expert_weight)
+    model = build_model(args.model, train, hidden=args.hidden, colearn=args.colearn, expert_weight=args.expert_weight,
+                        encoder=args.encoder)
     fit(model, train, epochs=args.epochs, device=device, seed=args.seed, progress=not args.no_progress)
     p, attention = predict(model, test, device)
     save_fusion(args.out, p=p.astype(np.float32), attention=attention.astype(np.float32),
@@ -547,6 +548,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--expert-weight", type=float, default=1.0, metavar="KAPPA",
                    help="weight of each expert's own log-likelihood, which keeps the experts classifiers of their "
                         "sensors; 0 = pure marginal likelihood, where experts may degenerate (default: 1)")
+    p.add_argument("--encoder", choices=["frame", "recurrent", "conv"],
+                   help="memory of the concat and expert:NAME baselines, to match mam (recurrent) or ram (conv) "
+                        "(default: frame)")
     p.add_argument("--epochs", type=int, default=60, help="training epochs, early-stopped (default: 60)")
     p.add_argument("--hidden", type=int, default=32, help="hidden units per network (default: 32)")
     p.add_argument("--out", required=True, help="output .npz (p, attention)")

@@ -150,6 +150,8 @@ def test_bad_model_names_are_explained():
         build_model("expert:audio", data)
     with pytest.raises(ValueError, match="cam, mam, ram, concat or expert:NAME"):
         build_model("moe", data)
+    with pytest.raises(ValueError, match="recurrent encoders by definition"):
+        build_model("mam", data, encoder="frame")
     with pytest.raises(ValueError, match="co-learning needs several experts"):
         build_model("concat", data, colearn=0.1)
     assert math.isfinite(elbo(build_model("concat", data, hidden=4), *to_tensors(data)))

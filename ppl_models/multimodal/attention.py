@@ -16,7 +16,8 @@ The variant says how far back g and f_m look (:mod:`ppl_models.multimodal.expert
 (conditional attention mixture, eq. 17), ``mam`` recurrent states h'_{t-1}, h^m_{t-1} (Markov attention
 mixture, eq. 16), ``ram`` a causal dilated convolution over x^m_{t-30..t} (recurrent attention mixture,
 eq. 15). ``concat`` (one network on all sensors, no mixture) and ``expert:NAME`` (one sensor alone) are the
-baselines, written as a one-expert mixture so that every model shares one code path.
+baselines, written as a one-expert mixture so that every model shares one code path; they are frame-wise
+unless given another ``encoder``, so that each mixture can be compared with baselines of the same memory.
 
 Training maximises log p(y | x) with SVI: the guide is empty because m is the only latent and
 ``TraceEnum_ELBO`` sums it out, so the ELBO *is* the log-likelihood. The posterior responsibilities
@@ -71,10 +72,16 @@ class AttentionMixture(nn.Module):
     max_plate_nesting = 2
 
     def __init__(self, sensors: dict[str, int], variant: str = "cam", hidden: int = 32, target: str = "bernoulli",
-                 colearn: float | dict[str, float] = 0.0, colearn_units: int = 8, expert_weight: float = 1.0):
+                 colearn: float | dict[str, float] = 0.0, colearn_units: int = 8, expert_weight: float = 1.0,
+                 encoder: str | None = None):
         super().__init__()
         self.sensor_names = list(sensors)
         kind, inputs = self._experts_of(variant, sensors)
+        if encoder is not None:
+            if variant in VARIANTS and encoder != kind:
+                raise ValueError(f"model {variant!r} has {kind} encoders by definition; encoder= is for the "
+                                 f"concat and expert:NAME baselines")
+            kind = encoder
         if target not in TARGETS:
             raise ValueError(f"target must be one of {', '.join(TARGETS)}, got {target!r}")
         self.variant, self.target, self.inputs = variant, target, inputs

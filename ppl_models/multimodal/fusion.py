@@ -21,14 +21,15 @@ MODEL_NAMES = (*VARIANTS, "mme", "concat", "expert:NAME")
 
 
 def build_model(name: str, data: FusionData, hidden: int = 32, target: str = "bernoulli", colearn: float = 0.0,
-                expert_weight: float = 1.0) -> AttentionMixture | MarkovMixtureOfExperts:
-    """The model ``name`` for the sensors of ``data`` (their widths, in sorted order)."""
+                expert_weight: float = 1.0, encoder: str | None = None) -> AttentionMixture | MarkovMixtureOfExperts:
+    """The model ``name`` for the sensors of ``data`` (their widths, in sorted order); ``encoder`` (frame,
+    recurrent, conv) sets the memory of the concat and expert:NAME baselines."""
     sensors = {k: v.shape[-1] for k, v in data.sensors.items()}
     if name == "mme":
-        if colearn:
-            raise ValueError("--colearn applies to cam, mam and ram, not to mme")
+        if colearn or encoder not in (None, "frame"):
+            raise ValueError("--colearn and --encoder do not apply to mme (frame-wise experts)")
         return MarkovMixtureOfExperts(sensors, hidden, target, expert_weight=expert_weight)
-    return AttentionMixture(sensors, name, hidden, target, colearn, expert_weight=expert_weight)
+    return AttentionMixture(sensors, name, hidden, target, colearn, expert_weight=expert_weight, encoder=encoder)
 
 
 def to_tensors(data: FusionData, device="cpu") -> tuple[tuple[torch.Tensor, ...], torch.Tensor | None]:
