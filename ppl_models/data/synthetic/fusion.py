@@ -5,8 +5,8 @@ of y_t in its own random direction a_m, |a_m| = 2:
 
     x^m_t = y_t a_m + sigma_m eps_t,   eps_t ~ N(0, I)     sigma = 0.5 (``sharp``), 1.0 (``steady``), 2.0 (``weak``)
 
-``sharp`` is the best sensor but fails in bursts: in random segments of 10-30 frames (about a third of the
-frames) it outputs pure noise, N(0, 3^2 I), carrying no information about y. ``steady`` never fails. A good
+``sharp`` is the best sensor but fails in bursts: in random segments of 10-30 frames (at least a third of the
+frames, about 40 % on average, as bursts may overlap) it outputs pure noise, N(0, 3^2 I), carrying no information about y. ``steady`` never fails. A good
 gate trusts ``sharp`` except in its bursts, where it moves to ``steady``; no single sensor does as well.
 """
 
