@@ -55,6 +55,11 @@ def cmd_demo(args) -> int:
           f"largest error on a mean {gmm['max_mean_error']:.3f}")
     rs = summary["dvae"]["rvae_resynthesis"]
     print(f"  small RVAE speech prior, resynthesis of unseen speech-like audio: SI-SDR {rs['si_sdr']:.2f} dB")
+    fusion = summary["fusion"]
+    single = max(v for k, v in fusion["accuracy"].items() if k.startswith("expert:"))
+    print(f"  sensor fusion: attention mixture accuracy {fusion['accuracy']['cam']:.3f} (best single sensor "
+          f"{single:.3f}); attention on the failing sensor {fusion['attention_on_sharp_failing']:.2f} while it "
+          f"fails, {fusion['attention_on_sharp_working']:.2f} otherwise")
     return 0
 
 

@@ -101,8 +101,11 @@ def test_demo_recovers_the_mixture_and_writes_its_figures(tmp_path, capsys):
     assert summary["gmm"]["map_accuracy"] > 0.97
     assert summary["noisy_vs_clean"]["si_sdr"] == pytest.approx(0.0, abs=0.01)  # mixed at 0 dB SNR
     assert summary["tracking"]["mota"] > 0.9  # MixDVAE on the synthetic 3-object window
+    fusion = summary["fusion"]
+    assert fusion["accuracy"]["cam"] > max(v for k, v in fusion["accuracy"].items() if k.startswith("expert:"))
+    assert fusion["attention_on_sharp_failing"] < fusion["attention_on_sharp_working"] - 0.2
     for name in ("trajectories", "tracking_window", "mixdvae_tracking", "audio_spectrograms", "gmm_fit",
-                 "gmm_elbo"):
+                 "gmm_elbo", "fusion_attention"):
         assert (tmp_path / f"{name}.png").stat().st_size > 10_000
 
 
