@@ -3,7 +3,8 @@ that turns a model name into a model, arrays into tensors, and probabilities int
 
 Models: ``cam``, ``mam``, ``ram`` (attention mixtures), ``mme`` (Markov mixture of experts), and the
 baselines ``concat`` and ``expert:NAME``. Every model is trained by SVI on the exact log-likelihood
-(``TraceEnum_ELBO``, empty guide), with a tenth of the training sequences held out for early stopping.
+(``TraceEnum_ELBO``, empty guide; plus kappa times each expert's own log-likelihood, see
+:mod:`~ppl_models.multimodal.attention`), with a tenth of the training sequences held out for early stopping.
 """
 
 from __future__ import annotations
@@ -14,11 +15,8 @@ from pyro.infer import Trace_ELBO, TraceEnum_ELBO
 
 from ppl_models.data.fusion_files import FusionData
 from ppl_models.infer.svi import History, make_optimizer, train_svi
-from ppl_models.multimodal.attention import VARIANTS, AttentionMixture
+from ppl_models.multimodal.attention import AttentionMixture
 from ppl_models.multimodal.markov_experts import MarkovMixtureOfExperts
-
-MODEL_NAMES = (*VARIANTS, "mme", "concat", "expert:NAME")
-
 
 def build_model(name: str, data: FusionData, hidden: int = 32, target: str = "bernoulli", colearn: float = 0.0,
                 expert_weight: float = 1.0, encoder: str | None = None) -> AttentionMixture | MarkovMixtureOfExperts:
