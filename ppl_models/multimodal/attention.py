@@ -58,6 +58,11 @@ def expert_likelihood(params: torch.Tensor, target: str) -> dist.Distribution:
     return dist.Normal(params[..., 0], softplus(params[..., 1]) + 1e-3)
 
 
+def expert_mean(params: torch.Tensor, target: str) -> torch.Tensor:
+    """E[y_t | expert] from a head's output: P(y_t = 1) for a Bernoulli target, the mean for a Gaussian one."""
+    return torch.sigmoid(params[..., 0]) if target == "bernoulli" else params[..., 0]
+
+
 def experts_alone_factor(params: torch.Tensor, y: torch.Tensor | None, target: str, weight: float) -> None:
     """``pyro.factor`` kappa sum_{n,t,m} log p(y_nt | f_m(x^m)): every expert also a classifier of its own
     (params (N, T, M, 1|2)); nothing when kappa = 0, y is unobserved or there is a single expert."""
@@ -158,8 +163,7 @@ class AttentionMixture(nn.Module):
         weights (N, T, M) (one column per sensor, sorted names; one-hot/uniform for the one-expert baselines)."""
         log_w, params, _ = self(xs)
         w = log_w.exp()
-        mean = torch.sigmoid(params[..., 0]) if self.target == "bernoulli" else params[..., 0]
-        return (w * mean).sum(-1), self.attention_per_sensor(w)
+        return (w * expert_mean(params, self.target)).sum(-1), self.attention_per_sensor(w)
 
     def attention_per_sensor(self, w: torch.Tensor) -> torch.Tensor:
         """Map the experts' weights (N, T, E) to one weight per sensor (N, T, M): an expert seeing several

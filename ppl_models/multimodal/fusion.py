@@ -15,7 +15,7 @@ from pyro.infer import Trace_ELBO, TraceEnum_ELBO
 
 from ppl_models.data.fusion_files import FusionData
 from ppl_models.infer.svi import History, make_optimizer, train_svi
-from ppl_models.multimodal.attention import AttentionMixture
+from ppl_models.multimodal.attention import AttentionMixture, expert_mean
 from ppl_models.multimodal.markov_experts import MarkovMixtureOfExperts
 
 def build_model(name: str, data: FusionData, hidden: int = 32, target: str = "bernoulli", colearn: float = 0.0,
@@ -71,8 +71,7 @@ def predict(model, data: FusionData, device="cpu", batch_size: int = 256) -> tup
 def expert_predictions(model, data: FusionData, device="cpu") -> np.ndarray:
     """Each expert's own E[y_t | x^m_{1:t}] (N, T, E): what the gate chooses among."""
     xs, _ = to_tensors(data, device)
-    params = model.to(device).expert_outputs(xs)[1][..., 0]
-    return (torch.sigmoid(params) if model.target == "bernoulli" else params).cpu().numpy()
+    return expert_mean(model.to(device).expert_outputs(xs)[1], model.target).cpu().numpy()
 
 
 def binary_scores(y: np.ndarray, p: np.ndarray, threshold: float = 0.5) -> dict[str, float]:

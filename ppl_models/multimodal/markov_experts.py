@@ -35,7 +35,7 @@ from pyro.infer import TraceEnum_ELBO
 from pyro.ops.indexing import Vindex
 from torch import nn
 
-from ppl_models.multimodal.attention import TARGETS, expert_likelihood, experts_alone_factor
+from ppl_models.multimodal.attention import TARGETS, expert_likelihood, expert_mean, experts_alone_factor
 from ppl_models.multimodal.experts import Expert, Gate
 
 
@@ -103,8 +103,7 @@ class MarkovMixtureOfExperts(nn.Module):
             alpha = (alpha[:, :, None] * trans[:, t].exp()).sum(1)
             alphas.append(alpha)
         alpha = torch.stack(alphas, 1)  # (N, T, M)
-        mean = torch.sigmoid(params[..., 0]) if self.target == "bernoulli" else params[..., 0]
-        return (alpha * mean).sum(-1), alpha
+        return (alpha * expert_mean(params, self.target)).sum(-1), alpha
 
     @torch.no_grad()
     def responsibilities(self, xs: tuple[torch.Tensor, ...], y: torch.Tensor) -> torch.Tensor:
