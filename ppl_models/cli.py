@@ -529,8 +529,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dataset", choices=FUSION_DATASETS, default="synthetic", help="which data (default: synthetic)")
     p.add_argument("--data", help="folder holding the real recordings (speech_librispeech_resemblyzer, noises, "
                                   "multimodal_physionet_wfdb)")
-    p.add_argument("--noise", default="environment", choices=["environment", "babble", "clean"],
-                   help="speech-activity: real noise at -5 dB, babble of three speakers at 0 dB, or none")
+    p.add_argument("--noise", default="environment", choices=["environment", "unseen-environment", "babble", "clean"],
+                   help="speech-activity: real noise at -5 dB (test from unheard stretches of the training "
+                        "recordings; 'unseen-environment': from recordings of other kinds), babble of three "
+                        "speakers at 0 dB, or none (default: environment)")
     p.add_argument("--corrupt", choices=["ecg", "pleth"], help="beats: the sensor that fails at test time")
     p.add_argument("--out-dir", required=True, help="folder for train.npz and test.npz")
     _common(p, device=False)

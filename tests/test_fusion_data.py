@@ -11,11 +11,12 @@ import pytest
 import torch
 
 from conftest import shared
+from ppl_models.data.audio import load_audio
 from ppl_models.data.fusion_files import check_fusion
 from ppl_models.data.mouth_video import H, W
 from ppl_models.data.physio_beats import build_beat_detection, detect_beats, load_record, qrs_peaks
-from ppl_models.data.speech_activity import (FEATURE_MEAN_DB, FEATURE_STD_DB, NOISE_FILES, build_speech_activity,
-                                             mel_filterbank)
+from ppl_models.data.speech_activity import (FEATURE_MEAN_DB, FEATURE_STD_DB, TRAIN_SHARE, build_speech_activity,
+                                             mel_filterbank, noise_recordings)
 from ppl_models.data.stft import power_spectrogram
 
 
@@ -91,11 +92,22 @@ def test_train_and_test_speakers_and_noises_are_disjoint(sad):
     for target, source in zip(babble["speaker"], babble["noise_source"]):
         talkers = source.removeprefix("babble:").split("+")
         assert len(set(talkers)) == 3 and target not in talkers and set(talkers) <= test_spk
-    assert not set(NOISE_FILES["train"]) & set(NOISE_FILES["test"])
     for split in ("train", "test"):
         used = set(sad[(split, "environment")][1]["noise_source"])
         assert used <= set(sad[(split, "environment")][1]["noise_files"])
-        assert {f"{a}/{b}" for a, b in NOISE_FILES[split]} == set(sad[(split, "environment")][1]["noise_files"])
+
+
+def test_environment_noise_splits_recordings_and_unseen_environment_splits_kinds():
+    root = shared()
+    (train_files, train), (test_files, test) = (noise_recordings(root, s, "environment") for s in ("train", "test"))
+    assert len(train_files) == 7 and len(test_files) == 6  # the dog clip ends in silence: train only
+    for f in test_files:  # the test stretch of each recording follows its train stretch: disjoint, together whole
+        whole = load_audio(root / f)
+        np.testing.assert_array_equal(np.concatenate([train[train_files.index(f)], test[test_files.index(f)]]), whole)
+        assert len(test[test_files.index(f)]) == len(whole) - int(TRAIN_SHARE * len(whole))
+    unseen = [set(noise_recordings(root, s, "unseen-environment")[0]) for s in ("train", "test")]
+    assert unseen[0] and unseen[1] and not unseen[0] & unseen[1]
+    assert unseen[0] | unseen[1] == set(train_files)
 
 
 def test_mixtures_are_at_the_target_snr_and_give_the_audio_features(sad):

@@ -22,9 +22,13 @@ threshold = max(P99(E) - 35 dB, P5(E) + 10 dB) (recordings with a high noise flo
 y_t = [E_t > threshold], then a 5-frame (80 ms) median filter removes 1-2-frame blips.
 
 Corruption (``noise``), mixed per sequence with ``mix_at_snr`` (SNR over all the sequence's samples):
-    "environment"  a real noise at -5 dB: a random file of the split from a random offset (wrapping around);
-                   the splits use different files (``NOISE_FILES``: dishes + ESC-50 folds 1-3 for train,
-                   exercise bike + ESC-50 folds 4-5 for test)
+    "environment"  a real noise at -5 dB from a random one of the seven recordings of ``NOISE_FILES`` (dishes,
+                   exercise bike, dog, car horn, three thunderstorms), from a random offset, wrapping around
+                   inside the split's part of the recording: train draws from its first 70 %, test from the
+                   last 30 % (``TRAIN_SHARE``), so the test noise is unheard but of a kind seen in training
+                   (the dog clip is silent in its last 30 %: train only)
+    "unseen-environment"  the same, but whole recordings of DIFFERENT kinds per split (dishes, dog, car horn,
+                   thunderstorm 3 for train; exercise bike, thunderstorms 4 and 5 for test): a harder condition
     "babble"       the sum of three other speakers of the same split (each at the common speech level,
                    continuous speech from a random offset) at 0 dB: the "3P" condition
     "clean"        none
@@ -53,7 +57,7 @@ from ppl_models.data.synthetic.mixtures import mix_at_snr
 
 SPEECH_DIR = "speech_librispeech_resemblyzer"
 SPEAKER_DIRS = {"train": "train-clean-100", "test": "test-other"}
-NOISE_FILES = {  # (folder, file): disjoint between the splits
+NOISE_FILES = {  # (folder, file); "unseen-environment" gives each split its own files
     "train": [("pyroomacoustics_samples/noise", "doing_the_dishes.wav"),
               ("noise_esc50_speechbrain", "1-100032-A-0.wav"),  # dog, ESC-50 fold 1
               ("noise_esc50_speechbrain", "2-100648-A-43.wav"),  # car horn, fold 2
@@ -62,7 +66,8 @@ NOISE_FILES = {  # (folder, file): disjoint between the splits
              ("noise_esc50_speechbrain", "4-156993-A-19.wav"),  # thunderstorm, fold 4
              ("noise_esc50_speechbrain", "5-156999-C-19.wav")],  # thunderstorm, fold 5
 }
-SNR_DB = {"environment": -5.0, "babble": 0.0, "clean": None}
+TRAIN_SHARE = 0.7  # "environment": train noise from the first 70 % of each recording, test from the rest
+SNR_DB = {"environment": -5.0, "unseen-environment": -5.0, "babble": 0.0, "clean": None}
 SPEECH_RMS = 0.05
 BAND_HZ = (250.0, 4000.0)
 PEAK_RANGE_DB, FLOOR_MARGIN_DB = 35.0, 10.0
@@ -185,6 +190,21 @@ def _take(rng: np.random.Generator, x: np.ndarray, n: int) -> np.ndarray:
     return np.take(x, np.arange(n) + rng.integers(len(x)), mode="wrap")
 
 
+def noise_recordings(root: Path, split: str, noise: str) -> tuple[list[str], list[np.ndarray]]:
+    """The real noise a split draws from: (file names under ``root``, the audio of the split's part of each)."""
+    pairs = NOISE_FILES[split] if noise == "unseen-environment" else NOISE_FILES["train"] + NOISE_FILES["test"]
+    files = [f"{folder}/{name}" for folder, name in pairs]
+    for f in files:
+        if not (root / f).is_file():
+            raise FileNotFoundError(f"noise file not found: {root / f} (under data_root={root})")
+    banks = [load_audio(root / f) for f in files]
+    if noise == "environment":  # disjoint stretches of every recording
+        banks = [b[:int(TRAIN_SHARE * len(b))] if split == "train" else b[int(TRAIN_SHARE * len(b)):] for b in banks]
+        audible = [k for k, b in enumerate(banks) if np.mean(b.astype(np.float64) ** 2) > 1e-6]  # the dog clip's
+        banks, files = [banks[k] for k in audible], [files[k] for k in audible]  # last 1.5 s are silence
+    return files, banks
+
+
 def draw_noises(rng: np.random.Generator, root: Path, split: str, noise: str, who: np.ndarray,
                 by_speaker: dict[str, list[Utterance]], length: int) -> tuple[np.ndarray, list[str], list[str]]:
     """Unscaled noise for each sequence: (noise (N, length), source per sequence, files of the split)."""
@@ -199,11 +219,7 @@ def draw_noises(rng: np.random.Generator, root: Path, split: str, noise: str, wh
             out[i] = sum(_take(rng, voices[t], length) for t in talkers)
             sources.append("babble:" + "+".join(talkers))
         return out, sources, []
-    files = [f"{folder}/{name}" for folder, name in NOISE_FILES[split]]
-    for f in files:
-        if not (root / f).is_file():
-            raise FileNotFoundError(f"noise file not found: {root / f} (under data_root={root})")
-    banks = [load_audio(root / f) for f in files]
+    files, banks = noise_recordings(root, split, noise)
     picks = rng.integers(len(banks), size=len(who))
     for i, k in enumerate(picks):
         out[i] = _take(rng, banks[k], length)
