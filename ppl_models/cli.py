@@ -365,6 +365,10 @@ def cmd_fuse(args) -> int:
     train, test = load_fusion(args.train, require_labels=True), load_fusion(args.test)
     if train.names != test.names:
         raise ValueError(f"{args.test}: sensors {test.names} differ from {args.train}'s {train.names}")
+    for path, data in ((args.train, train), (args.test, test)):
+        if not data.complete:
+            raise ValueError(f"{path}: has missing frames (NaN or mask_<name> = 0); fuse needs every sensor in every "
+                             "frame ('ppl-models impute' fills gaps)")
     for name in train.names:
         if train.sensors[name].shape[-1] != test.sensors[name].shape[-1]:
             raise ValueError(f"{args.test}: x_{name} has width {test.sensors[name].shape[-1]}, "

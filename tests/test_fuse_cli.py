@@ -59,7 +59,7 @@ def test_bad_files_are_named(synthetic_files, tmp_path, capsys):
     nan = tmp_path / "nan.npz"
     np.savez(nan, x_a=np.full((1, 3, 1), np.nan, np.float32), y=np.zeros((1, 3)))
     code, _, err = run(capsys, "fuse", "--train", str(nan), "--test", str(nan), "--out", str(tmp_path / "o.npz"))
-    assert code == 2 and "nan.npz: x_a contains NaN" in err
+    assert code == 2 and "nan.npz: has missing frames" in err
     labels = tmp_path / "labels.npz"
     np.savez(labels, x_a=np.zeros((1, 3, 1), np.float32), y=np.full((1, 3), 2.0))
     code, _, err = run(capsys, "fuse", "--train", str(labels), "--test", str(labels), "--out", str(tmp_path / "o.npz"))

@@ -239,3 +239,28 @@ def test_beats_are_learnable_frame_by_frame(beats):
     x_test = np.concatenate([test.sensors["ecg"], test.sensors["pleth"]], -1)[ok]
     acc = _logistic_accuracy(x_train, train.y, x_test, test.y[ok])
     assert acc > 0.8 and abs(test.y.mean() - 0.5) < 0.1, acc
+
+
+# ---------------------------------------------------------------- missing frames in the file contract
+
+
+def test_nan_frames_and_masks_become_one_mask_and_zeros(tmp_path):
+    from ppl_models.data.fusion_files import load_fusion, save_fusion
+    a = np.arange(12, dtype=np.float32).reshape(1, 4, 3)
+    a[0, 1, 2] = np.nan  # one NaN makes frame 1 missing
+    b = np.ones((1, 4, 2), np.float32)
+    path = tmp_path / "gaps.npz"
+    np.savez(path, x_a=a, x_b=b, mask_b=np.array([[1, 1, 0, 1]]))
+    data = load_fusion(path)
+    np.testing.assert_array_equal(data.mask("a"), [[1, 0, 1, 1]])
+    np.testing.assert_array_equal(data.mask("b"), [[1, 1, 0, 1]])
+    assert not data.complete and np.isfinite(data.sensors["a"]).all() and (data.sensors["a"][0, 1] == 0).all()
+    save_fusion(tmp_path / "again.npz", data)
+    again = load_fusion(tmp_path / "again.npz")
+    np.testing.assert_array_equal(again.mask("a"), data.mask("a"))
+    np.savez(path, x_a=a, mask_c=np.ones((1, 4)))
+    with pytest.raises(ValueError, match="gaps.npz: mask_c has no matching x_c"):
+        load_fusion(path)
+    np.savez(path, x_a=a, mask_a=np.ones((1, 3)))
+    with pytest.raises(ValueError, match=r"gaps.npz: mask_a has shape \(1, 3\), expected"):
+        load_fusion(path)

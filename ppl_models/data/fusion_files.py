@@ -1,8 +1,11 @@
-"""The sensor-fusion file contract: one ``.npz`` per data split.
+"""The multi-sensor file contract of sensor fusion (``fuse``) and imputation (``impute``): one ``.npz`` per split.
 
-    x_<name>   (N, T, D_name) float32   one array per sensor (any number of sensors, any widths)
-    y          (N, T)         {0, 1}    the label of every frame (optional for prediction-only files)
+    x_<name>     (N, T, D_name) float32   one array per sensor (any number of sensors, any widths)
+    mask_<name>  (N, T)         {0, 1}    optional: 1 where sensor ``name`` was observed in that frame
+    y            (N, T)         {0, 1}    the label of every frame (fusion; optional for prediction-only files)
 
+Missing frames: a frame of ``x_<name>`` holding NaN is missing (its mask is 0, whatever ``mask_<name>`` says)
+and is stored as zeros in memory, so that no NaN reaches a network; values under mask 0 are never read.
 Sensors are always handled in sorted name order, so the attention weights a model writes, (N, T, M), have
 their last axis in that order too. ``load_fusion`` refuses a file that breaks the contract with an error
 naming the file and the array; ``save_fusion`` writes through a temporary file and ``os.replace``.
@@ -24,6 +27,18 @@ class FusionData:
 
     sensors: dict[str, np.ndarray]  # name -> (N, T, D_name) float32, names in sorted order
     y: np.ndarray | None = None  # (N, T) float32 in {0, 1}
+    masks: dict[str, np.ndarray] | None = None  # name -> (N, T) float32, 1 = observed; None = all observed
+
+    def mask(self, name: str) -> np.ndarray:
+        """(N, T) float32 observation mask of sensor ``name`` (ones where the file gives none)."""
+        if self.masks is not None and name in self.masks:
+            return self.masks[name]
+        return np.ones(self.shape, np.float32)
+
+    @property
+    def complete(self) -> bool:
+        """True when every sensor is observed in every frame."""
+        return self.masks is None or all(m.all() for m in self.masks.values())
 
     @property
     def names(self) -> list[str]:
@@ -36,24 +51,37 @@ class FusionData:
 
     def subset(self, index) -> "FusionData":
         """The sequences ``index`` (a slice, an index array or a boolean mask)."""
-        return FusionData({k: v[index] for k, v in self.sensors.items()}, None if self.y is None else self.y[index])
+        return FusionData({k: v[index] for k, v in self.sensors.items()}, None if self.y is None else self.y[index],
+                          None if self.masks is None else {k: v[index] for k, v in self.masks.items()})
 
 
 def check_fusion(data: FusionData, source: str = "data") -> FusionData:
     """Validate shapes, dtypes and values; return ``data`` with sensors sorted by name and float32 arrays."""
     if not data.sensors:
         raise ValueError(f"{source}: no sensor arrays (expected at least one 'x_<name>' of shape (N, T, D))")
-    sensors, shape = {}, None
+    sensors, masks, shape = {}, {}, None
+    unknown = set(data.masks or {}) - set(data.sensors)
+    if unknown:
+        raise ValueError(f"{source}: mask_{sorted(unknown)[0]} has no matching x_{sorted(unknown)[0]}")
     for name in sorted(data.sensors):
         x = np.asarray(data.sensors[name])
         if x.ndim != 3:
             raise ValueError(f"{source}: x_{name} has shape {x.shape}, expected (N, T, D)")
         if shape is not None and x.shape[:2] != shape:
             raise ValueError(f"{source}: x_{name} has (N, T) = {x.shape[:2]} but other sensors have {shape}")
-        if not np.isfinite(x).all():
-            raise ValueError(f"{source}: x_{name} contains NaN or infinite values")
+        if np.isinf(x).any():
+            raise ValueError(f"{source}: x_{name} contains infinite values")
         shape = x.shape[:2]
-        sensors[name] = x.astype(np.float32, copy=False)
+        mask = np.ones(shape, np.float32)
+        if data.masks is not None and name in data.masks:
+            mask = np.asarray(data.masks[name])
+            if mask.shape != shape:
+                raise ValueError(f"{source}: mask_{name} has shape {mask.shape}, expected (N, T) = {shape}")
+            if not np.isin(mask, (0, 1)).all():
+                raise ValueError(f"{source}: mask_{name} must hold 0 (missing) or 1 (observed)")
+        observed = mask.astype(bool) & ~np.isnan(x).any(-1)
+        sensors[name] = np.where(observed[..., None], x, 0).astype(np.float32)
+        masks[name] = observed.astype(np.float32)
     y = data.y
     if y is not None:
         y = np.asarray(y)
@@ -62,7 +90,7 @@ def check_fusion(data: FusionData, source: str = "data") -> FusionData:
         if not np.isin(y, (0, 1)).all():
             raise ValueError(f"{source}: y must hold labels 0 or 1, found {np.unique(y)[:5]}")
         y = y.astype(np.float32)
-    return FusionData(sensors, y)
+    return FusionData(sensors, y, None if all(m.all() for m in masks.values()) else masks)
 
 
 def load_fusion(path: str | os.PathLike, require_labels: bool = False) -> FusionData:
@@ -76,9 +104,10 @@ def load_fusion(path: str | os.PathLike, require_labels: bool = False) -> Fusion
     except Exception as e:  # a truncated or non-npz file
         raise ValueError(f"{path}: not a readable .npz file ({e})") from e
     sensors = {k[2:]: v for k, v in arrays.items() if k.startswith("x_") and len(k) > 2}
+    masks = {k[5:]: v for k, v in arrays.items() if k.startswith("mask_") and len(k) > 5}
     if require_labels and "y" not in arrays:
         raise ValueError(f"{path}: no 'y' array of labels (N, T), needed here")
-    return check_fusion(FusionData(sensors, arrays.get("y")), str(path))
+    return check_fusion(FusionData(sensors, arrays.get("y"), masks or None), str(path))
 
 
 def save_fusion(path: str | os.PathLike, data: FusionData | None = None, **extra: np.ndarray) -> Path:
@@ -88,6 +117,8 @@ def save_fusion(path: str | os.PathLike, data: FusionData | None = None, **extra
     if data is not None:
         data = check_fusion(data, str(path))
         arrays.update({f"x_{k}": v for k, v in data.sensors.items()})
+        if data.masks is not None:
+            arrays.update({f"mask_{k}": v for k, v in data.masks.items()})
         if data.y is not None:
             arrays["y"] = data.y
     path.parent.mkdir(parents=True, exist_ok=True)
