@@ -1,0 +1,163 @@
+"""Train and run the imputation models on :class:`~ppl_models.data.fusion_files.FusionData` with gaps: the one
+place that turns a model name into a model, arrays into standardised tensors, and predictions into scores.
+
+Models (``IMPUTERS``): ``mvrnn`` (shared + private latents), ``concat`` (one latent over all sensors),
+``poe`` (one latent, product-of-experts guide), ``unimodal`` (a VRNN of the target sensor alone: what its
+prior knows without the other sensors), ``hmm`` (multimodal HMM, exact) and ``lds`` (its linear-Gaussian
+twin, exact). Every model imputes by filtering: the prediction at frame t uses observed frames up to t.
+
+The neural models train with random *modality dropout* (``drop``): each training sequence hides each sensor
+whole with probability ``drop``, or a gap of 10-50 % of its frames with the same probability, from the
+networks, while the ELBO still scores the hidden frames: the models learn to predict a sensor from the
+others — what imputation asks of them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from pyro.infer import Trace_ELBO
+
+from ppl_models.data.fusion_files import FusionData
+from ppl_models.infer.svi import History, make_optimizer, train_svi
+from ppl_models.multimodal.multimodal_hmm import MultimodalHMM
+from ppl_models.multimodal.multimodal_lds import MultimodalLDS
+from ppl_models.multimodal.mvrnn import MultimodalVRNN
+
+IMPUTERS = ["mvrnn", "concat", "poe", "unimodal", "hmm", "lds"]
+
+
+class Standardiser:
+    """Per-sensor, per-dimension mean and std of the observed training frames; ``apply`` / ``invert``."""
+
+    def __init__(self, data: FusionData):
+        self.loc, self.scale = {}, {}
+        for m in data.names:
+            frames = data.sensors[m][data.mask(m) > 0]
+            if len(frames) < 2:
+                raise ValueError(f"sensor {m!r} has fewer than two observed training frames")
+            self.loc[m], self.scale[m] = frames.mean(0), np.maximum(frames.std(0), 1e-6)
+
+    def tensors(self, data: FusionData, device="cpu") -> tuple[dict, dict]:
+        """Standardised frames (zeros where missing) and masks, as dicts of tensors."""
+        x = {m: torch.as_tensor((data.sensors[m] - self.loc[m]) / self.scale[m] * data.mask(m)[..., None],
+                                dtype=torch.float32, device=device) for m in data.names}
+        return x, {m: torch.as_tensor(data.mask(m), device=device) for m in data.names}
+
+
+def build_imputer(name: str, data: FusionData, target: str | None = None, hidden: int = 32, z_shared: int = 4,
+                  z_private: int = 2, states: tuple[int, int] = (4, 3)):
+    """The model ``name`` for the sensors of ``data``; ``unimodal`` models ``target`` alone."""
+    widths = {m: v.shape[-1] for m, v in data.sensors.items()}
+    if name == "mvrnn":
+        return MultimodalVRNN(widths, z_shared, z_private, hidden, hidden)
+    if name in ("concat", "poe"):
+        return MultimodalVRNN(widths, z_shared + z_private * len(widths), 0, hidden, hidden, guide=name.replace(
+            "concat", "mlp"))
+    if name == "unimodal":
+        if target not in widths:
+            raise ValueError(f"unimodal needs a target sensor among {sorted(widths)}, got {target!r}")
+        return MultimodalVRNN({target: widths[target]}, 0, z_shared + z_private, hidden, hidden)
+    if name == "hmm":
+        return MultimodalHMM(widths, *states)
+    if name == "lds":
+        return MultimodalLDS(widths, z_shared, z_private)
+    raise ValueError(f"unknown model {name!r}: choose one of {IMPUTERS}")
+
+
+def modality_dropout(mask: dict, drop: float, generator: torch.Generator | None = None) -> dict:
+    """A copy of the (B, T) masks with, per sequence and sensor, the whole sensor hidden with probability
+    ``drop`` or else a random gap of 10-50 % of the frames hidden with probability ``drop``; never every
+    sensor of a sequence hidden whole."""
+    out, names = {m: v.clone() for m, v in mask.items()}, sorted(mask)
+    B, T = mask[names[0]].shape
+    device = mask[names[0]].device
+    hidden_whole = torch.zeros(B, dtype=torch.long, device=device)
+    for m in names:
+        u = torch.rand(B, 3, generator=generator).to(device)
+        whole = (u[:, 0] < drop) & (hidden_whole < len(names) - 1)
+        hidden_whole += whole.long()
+        length = (T * (0.1 + 0.4 * u[:, 1])).long().clamp_min(1)
+        start = ((T - length) * u[:, 2]).long()
+        t = torch.arange(T, device=device)
+        gap = (u[:, 0] >= drop) & (u[:, 0] < 2 * drop)
+        in_gap = gap[:, None] & (t >= start[:, None]) & (t < (start + length)[:, None])
+        out[m][whole[:, None] | in_gap] = 0
+    return out
+
+
+def _restrict(model, x: dict, mask: dict) -> tuple[dict, dict]:
+    """The sensors a model reads (the unimodal one reads only its own)."""
+    return {m: x[m] for m in model.names}, {m: mask[m] for m in model.names}
+
+
+def fit(model, train: FusionData, epochs: int = 60, batch_size: int = 32, lr: float = 3e-3, drop: float = 0.25,
+        device="cpu", patience: int | None = 10, seed: int = 0, progress: bool = True) -> tuple[History, Standardiser]:
+    """Maximise the ELBO (neural models) or the exact likelihood (hmm, lds) on ``train`` by SVI, early-stopping
+    on a held-out tenth of the sequences; returns the history and the standardiser the model was fitted with."""
+    standard = Standardiser(train)
+    model.to(device)
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(train.shape[0])
+    n_val = train.shape[0] // 10 if patience is not None and train.shape[0] >= 10 else 0
+    x, mask = _restrict(model, *standard.tensors(train.subset(order[n_val:]), device))
+    if hasattr(model, "init_from"):
+        model.init_from(x, mask)
+    neural = isinstance(model, MultimodalVRNN)
+    generator = torch.Generator().manual_seed(seed)
+
+    def batches(epoch: int):
+        perm = torch.as_tensor(np.random.default_rng(seed + epoch).permutation(len(mask[model.names[0]])))
+        for i in perm.split(batch_size):
+            i = i.to(device)
+            m = {k: v[i] for k, v in mask.items()}
+            if neural:  # hidden from the networks, still scored
+                yield {k: v[i] for k, v in x.items()}, m, modality_dropout(m, drop, generator)
+            else:
+                yield {k: v[i] for k, v in x.items()}, m
+
+    val = [_restrict(model, *standard.tensors(train.subset(order[:n_val]), device))] if n_val else None
+    history = train_svi(model.model, model.guide, lambda e: list(batches(e)), epochs=epochs, val_batches=val,
+                        loss=Trace_ELBO(), optimizer=make_optimizer(lr=lr), patience=patience if n_val else None,
+                        name=f"impute-{model.variant}", progress=progress)
+    return history, standard
+
+
+@torch.no_grad()
+def impute(model, standard: Standardiser, data: FusionData, target: str, device="cpu", num_samples: int = 32,
+           batch_size: int = 256) -> tuple[np.ndarray, np.ndarray]:
+    """Posterior predictive (mean, std) of sensor ``target`` (N, T, D) in data units, ignoring its frames."""
+    if target not in data.names:
+        raise ValueError(f"target {target!r} is not a sensor of the data ({data.names})")
+    x, mask = _restrict(model, *standard.tensors(data, device))
+    mask[target] = torch.zeros_like(mask[target])
+    x[target] = torch.zeros_like(x[target])
+    means, stds = [], []
+    for i in range(0, data.shape[0], batch_size):
+        part = {m: v[i:i + batch_size] for m, v in x.items()}, {m: v[i:i + batch_size] for m, v in mask.items()}
+        mean, std = model.predictive(*part, num_samples=num_samples)[target]
+        means.append(mean.cpu().numpy())
+        stds.append(std.cpu().numpy())
+    scale = standard.scale[target]
+    return np.concatenate(means) * scale + standard.loc[target], np.concatenate(stds) * scale
+
+
+@torch.no_grad()
+def held_out_score(model, standard: Standardiser, data: FusionData, device="cpu", num_samples: int = 8) -> float:
+    """Per observed frame and dimension, in standardised units: the exact log-likelihood (hmm, lds) or the ELBO
+    (a lower bound on it, averaged over ``num_samples`` draws) of the sensors the model reads."""
+    x, mask = _restrict(model, *standard.tensors(data, device))
+    if isinstance(model, MultimodalVRNN):
+        total = np.mean([model.elbo(x, mask).sum().item() for _ in range(num_samples)])
+    else:
+        total = model.log_likelihood(x, mask).sum().item()
+    count = sum(float((mask[m].sum() * x[m].shape[-1]).item()) for m in model.names)
+    return total / count
+
+
+def imputation_scores(truth: np.ndarray, mean: np.ndarray, std: np.ndarray, observed: np.ndarray) -> dict:
+    """RMSE of the imputed mean and the share of true values inside mean +- 2 std, over observed true frames."""
+    keep = observed > 0
+    err = (mean - truth)[keep]
+    inside = (np.abs(mean - truth) <= 2 * std)[keep]
+    return {"rmse": float(np.sqrt(np.mean(err ** 2))), "coverage": float(np.mean(inside))}
