@@ -351,6 +351,63 @@ def cmd_export_fusion(args) -> int:
     return 0
 
 
+def cmd_export_physionet(args) -> int:
+    from ppl_models.data.fusion_files import save_fusion
+    from ppl_models.data.physionet import build_physionet
+
+    train, test, meta = build_physionet(args.data, args.record, args.frames)
+    out = Path(args.out_dir)
+    for split, data in (("train", train), ("test", test)):
+        save_fusion(out / f"{split}.npz", data)
+        widths = ", ".join(f"{k} {v.shape[-1]}" for k, v in data.sensors.items())
+        missing = ", ".join(f"{k} {1 - data.mask(k).mean():.1%}" for k in data.names)
+        print(f"{out / (split + '.npz')}: {data.shape[0]} windows x {data.shape[1]} frames of "
+              f"{1000 / meta['frame_rate_hz']:.0f} ms, sensors ({widths}), missing frames ({missing})")
+    return 0
+
+
+def cmd_impute(args) -> int:
+    import pyro
+
+    from ppl_models.data.fusion_files import load_fusion, save_fusion
+    from ppl_models.infer import resolve_device
+    from ppl_models.multimodal.imputation import build_imputer, fit, held_out_score, impute, imputation_scores
+    from ppl_models.plots import plot_imputation
+
+    if args.epochs < 1:
+        raise ValueError(f"--epochs must be >= 1, got {args.epochs}")
+    device = resolve_device(args.device)
+    train, test = load_fusion(args.train), load_fusion(args.test)
+    if train.names != test.names:
+        raise ValueError(f"{args.test}: sensors {test.names} differ from {args.train}'s {train.names}")
+    for name in train.names:
+        if train.sensors[name].shape[-1] != test.sensors[name].shape[-1]:
+            raise ValueError(f"{args.test}: x_{name} has width {test.sensors[name].shape[-1]}, "
+                             f"{args.train} has {train.sensors[name].shape[-1]}")
+    if args.target not in train.names:
+        raise ValueError(f"--target {args.target!r} is not a sensor of {args.train} ({train.names})")
+    if len(train.names) < 2 and args.model != "unimodal":
+        raise ValueError(f"{args.train} has one sensor: nothing to impute it from (only --model unimodal applies)")
+    pyro.clear_param_store()  # a fresh model: no parameters left from an earlier run in this process
+    pyro.set_rng_seed(args.seed)
+    model = build_imputer(args.model, train, target=args.target, hidden=args.hidden)
+    _, standard = fit(model, train, epochs=args.epochs, device=device, seed=args.seed, progress=not args.no_progress)
+    mean, std = impute(model, standard, test, args.target, device)
+    save_fusion(args.out, **{f"x_{args.target}": mean.astype(np.float32), f"std_{args.target}": std.astype(np.float32)})
+    print(f"{args.model}: wrote x_{args.target} and std_{args.target} {mean.shape} to {args.out}")
+    observed = test.mask(args.target)
+    if observed.any():
+        scores = imputation_scores(test.sensors[args.target], mean, std, observed)
+        print(f"against the test file's own {args.target}: RMSE {scores['rmse']:.4f}, truth within 2 std "
+              f"{scores['coverage']:.1%}; held-out score {held_out_score(model, standard, test, device):.3f} per value")
+    others = {m: test.sensors[m][0] for m in test.names if m != args.target}
+    plot = plot_imputation(test.sensors[args.target][0], mean[0], std[0], np.ones(test.shape[1], bool),
+                           args.plot or Path(args.out).with_suffix(".png"), others,
+                           title=f"{args.model}: {args.target} imputed from {', '.join(others) or 'its prior'}")
+    print(f"figure: {plot}")
+    return 0
+
+
 def cmd_fuse(args) -> int:
     import pyro
 
@@ -373,6 +430,7 @@ def cmd_fuse(args) -> int:
         if train.sensors[name].shape[-1] != test.sensors[name].shape[-1]:
             raise ValueError(f"{args.test}: x_{name} has width {test.sensors[name].shape[-1]}, "
                              f"{args.train} has {train.sensors[name].shape[-1]}")
+    pyro.clear_param_store()  # a fresh model: no parameters left from an earlier run in this process
     pyro.set_rng_seed(args.seed)
     model = build_model(args.model, train, hidden=args.hidden, colearn=args.colearn, expert_weight=args.expert_weight,
                         encoder=args.encoder)
@@ -569,6 +627,42 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true", help="hide the progress bars")
     _common(p)
     p.set_defaults(func=cmd_fuse)
+
+    p = sub.add_parser("export-physionet", help="write train.npz / test.npz imputation files from PhysioNet records",
+                       description="Windows of the real ICU records in multimodal_physionet_wfdb (a103l: ECG II+V "
+                                   "and PLETH; mixedsignals: ECG II+III+V, ABP, PLETH, respiration), every channel "
+                                   "decimated to ~62.5 Hz, 4 samples per frame, robustly normalised on the train "
+                                   "part; train = first 70 %% of the record, test = the rest. Missing samples "
+                                   "(NaN in the record) become mask_<sensor> = 0.")
+    p.add_argument("--data", required=True, help="folder holding multimodal_physionet_wfdb/")
+    p.add_argument("--record", choices=["a103l", "mixedsignals"], default="mixedsignals",
+                   help="which record (default: mixedsignals, four sensors)")
+    p.add_argument("--frames", type=int, default=64, help="frames per window (default: 64 = 4.1 s)")
+    p.add_argument("--out-dir", required=True, help="folder for train.npz and test.npz")
+    _common(p, device=False)
+    p.set_defaults(func=cmd_export_physionet)
+
+    p = sub.add_parser("impute", help="fill in a missing sensor: train on TRAIN.npz, impute --target on TEST.npz",
+                       description="Multimodal imputation (Guo 2019, sec. 5). Files: x_<name> (N, T, D) per "
+                                   "sensor, optional mask_<name> (N, T) (1 = observed; NaN frames count as "
+                                   "missing). Trains on TRAIN, then imputes sensor --target on TEST from the other "
+                                   "sensors, ignoring TEST's own x_<target>, and writes x_<target> (posterior "
+                                   "predictive mean) and std_<target>. Imputation filters: frame t uses frames up "
+                                   "to t. Scores against TEST's x_<target> when present, and draws sequence 0.")
+    p.add_argument("--train", required=True, help="training file (.npz)")
+    p.add_argument("--test", required=True, help="file to impute (.npz)")
+    p.add_argument("--target", required=True, help="the sensor to impute")
+    p.add_argument("--model", default="mvrnn", choices=["mvrnn", "concat", "poe", "unimodal", "hmm", "lds"],
+                   help="mvrnn (shared + private latents, default), concat (one latent: VRNN on all sensors), poe "
+                        "(one latent, product-of-experts guide), unimodal (the target's own VRNN prior), hmm "
+                        "(multimodal HMM, exact), lds (multimodal linear-Gaussian, exact)")
+    p.add_argument("--epochs", type=int, default=60, help="training epochs, early-stopped (default: 60)")
+    p.add_argument("--hidden", type=int, default=32, help="hidden units per network (default: 32)")
+    p.add_argument("--out", required=True, help="output .npz (x_<target>, std_<target>)")
+    p.add_argument("--plot", help="figure of test sequence 0 (default: OUT with .png)")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+    _common(p)
+    p.set_defaults(func=cmd_impute)
 
     p = sub.add_parser("score-mot", help="MOTA, MOTP, IDF1, IDS, FP, FN, MT, ML of tracker results",
                        description="Score MOTChallenge tracker results against ground truth with py-motmetrics. "

@@ -187,3 +187,27 @@ def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
     """[start, stop) of every run of True in a 1-D bool array."""
     edges = np.diff(np.concatenate([[0], mask.astype(int), [0]]))
     return list(zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)))
+
+
+def plot_imputation(truth: np.ndarray, mean: np.ndarray, std: np.ndarray, hidden: np.ndarray, path,
+                    others: dict[str, np.ndarray] | None = None, dims: int = 2, title: str = "Imputed sensor"):
+    """One sequence: the first ``dims`` dimensions of the true target frames (T, D), the imputed mean +- 2 std,
+    frames where the target was hidden from the model shaded; above them, the sensors it saw (T, D_m)."""
+    rows = len(others or {}) + min(dims, truth.shape[-1])
+    fig, axes = plt.subplots(rows, 1, figsize=(10, 1.6 * rows + 0.4), sharex=True, squeeze=False)
+    axes, frames = axes[:, 0], np.arange(len(truth))
+    for ax, (name, x) in zip(axes, (others or {}).items()):
+        ax.plot(frames, x[:, :3], lw=0.8)
+        ax.set_ylabel(f"{name}\n(seen)", fontsize=8)
+    for d, ax in enumerate(axes[len(others or {}):]):
+        ax.fill_between(frames, mean[:, d] - 2 * std[:, d], mean[:, d] + 2 * std[:, d], color=PALETTE[1], alpha=0.3,
+                        lw=0, label="imputed ± 2 std")
+        ax.plot(frames, mean[:, d], color=PALETTE[1], lw=1.2, label="imputed mean")
+        ax.plot(frames, truth[:, d], color="k", lw=0.8, label="truth")
+        ax.set_ylabel(f"target dim {d}", fontsize=8)
+        for start, stop in _runs(np.asarray(hidden, bool)):
+            ax.axvspan(start - 0.5, stop - 0.5, color="0.85", lw=0, zorder=0)
+    axes[-1].legend(loc="upper right", fontsize=8, ncol=3)
+    axes[-1].set_xlabel("frame")
+    axes[0].set_title(title + " (shaded: target hidden from the model)")
+    return save_figure(fig, path)

@@ -1,0 +1,78 @@
+"""Imputation table (Guo 2019, sec. 5): for each data set and each target sensor, every model is trained on
+train.npz and imputes the target on test.npz from the other sensors; RMSE (in the file's units), share of the
+true values inside +- 2 std, and the held-out score per observed value (exact log-likelihood for hmm/lds, ELBO
+for the neural models, over all sensors; not given for unimodal, which models the target alone).
+
+    D=../shared/data
+    ppl-models export-physionet --record mixedsignals --data $D --out-dir sets/physio-mixed
+    ppl-models export-physionet --record a103l --data $D --out-dir sets/physio-a103l
+    python benchmarks/imputation.py sets/physio-mixed sets/physio-a103l --seeds 0 1 2 --json imputation.json
+
+A set folder may name its targets in the command line as FOLDER:target1,target2 (default: every sensor).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import pyro
+
+from ppl_models.data.fusion_files import load_fusion
+from ppl_models.infer import resolve_device
+from ppl_models.multimodal.imputation import (IMPUTERS, build_imputer, fit, held_out_score, impute,
+                                              imputation_scores)
+
+
+def run_set(spec: str, args, device) -> list[dict]:
+    folder, _, targets = spec.partition(":")
+    train, test = load_fusion(Path(folder) / "train.npz"), load_fusion(Path(folder) / "test.npz")
+    print(f"\n{folder}: train {train.shape}, test {test.shape}, sensors {train.names}", flush=True)
+    rows = []
+    for target in targets.split(",") if targets else train.names:
+        for name in args.models:
+            runs = []
+            for seed in args.seeds:
+                pyro.clear_param_store()
+                pyro.set_rng_seed(seed)
+                start = time.perf_counter()
+                model = build_imputer(name, train, target=target, hidden=args.hidden)
+                _, standard = fit(model, train, epochs=args.epochs, device=device, seed=seed, progress=False)
+                mean, std = impute(model, standard, test, target, device)
+                score = imputation_scores(test.sensors[target], mean, std, test.mask(target))
+                score["held_out"] = np.nan if name == "unimodal" else held_out_score(model, standard, test, device)
+                score["seconds"] = time.perf_counter() - start
+                runs.append(score)
+            row = {"set": Path(folder).name, "target": target, "model": name,
+                   **{k: float(np.mean([r[k] for r in runs])) for k in runs[0]},
+                   "rmse_std": float(np.std([r["rmse"] for r in runs]))}
+            rows.append(row)
+            held = "" if np.isnan(row["held_out"]) else f"{row['held_out']:.3f}"
+            print(f"| {row['set']} | {target} | {name} | {row['rmse']:.3f} ± {row['rmse_std']:.3f} | "
+                  f"{100 * row['coverage']:.1f} | {held} | {row['seconds']:.0f} |", flush=True)
+    return rows
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("sets", nargs="+", help="folders holding train.npz and test.npz, optionally FOLDER:targets")
+    parser.add_argument("--models", nargs="+", default=IMPUTERS, choices=IMPUTERS)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    parser.add_argument("--epochs", type=int, default=60)
+    parser.add_argument("--hidden", type=int, default=32)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--json", help="write the rows here")
+    args = parser.parse_args(argv)
+    device = resolve_device(args.device)
+    print("| set | target | model | RMSE | within 2 std % | held-out score / value | train s |")
+    print("|---|---|---|---|---|---|---|")
+    rows = [row for spec in args.sets for row in run_set(spec, args, device)]
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=1))
+
+
+if __name__ == "__main__":
+    main()
