@@ -60,6 +60,9 @@ def cmd_demo(args) -> int:
     print(f"  sensor fusion: attention mixture accuracy {fusion['accuracy']['cam']:.3f} (best single sensor "
           f"{single:.3f}); attention on the failing sensor {fusion['attention_on_sharp_failing']:.2f} while it "
           f"fails, {fusion['attention_on_sharp_working']:.2f} otherwise")
+    imputed = summary["imputation"]["rmse_b_from_a"]
+    print(f"  multimodal VRNN: sensor b imputed from sensor a, RMSE {imputed['mvrnn']:.3f} (b's own prior "
+          f"{imputed['unimodal']:.3f})")
     return 0
 
 

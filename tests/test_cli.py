@@ -104,8 +104,10 @@ def test_demo_recovers_the_mixture_and_writes_its_figures(tmp_path, capsys):
     fusion = summary["fusion"]
     assert fusion["accuracy"]["cam"] > max(v for k, v in fusion["accuracy"].items() if k.startswith("expert:"))
     assert fusion["attention_on_sharp_failing"] < fusion["attention_on_sharp_working"] - 0.2
+    imputed = summary["imputation"]["rmse_b_from_a"]
+    assert imputed["mvrnn"] < 0.6 * imputed["unimodal"]  # the shared latent carries b's shared cause from a
     for name in ("trajectories", "tracking_window", "mixdvae_tracking", "audio_spectrograms", "gmm_fit",
-                 "gmm_elbo", "fusion_attention"):
+                 "gmm_elbo", "fusion_attention", "mvrnn_imputation"):
         assert (tmp_path / f"{name}.png").stat().st_size > 10_000
 
 
