@@ -118,3 +118,37 @@ def test_mvrnn_imputes_a_sensor_from_the_other_better_than_its_own_prior():
     assert scores["unimodal"]["rmse"] > 0.85 * spread  # alone, b's prior knows little about a given frame
     assert scores["mvrnn"]["rmse"] < 0.6 * scores["unimodal"]["rmse"], scores
     assert 0.8 < scores["mvrnn"]["coverage"], scores  # honest uncertainty: most truths within 2 std
+
+
+@pytest.mark.parametrize("name", ["mvrnn", "poe", "hmm", "lds"])
+def test_imputers_compute_the_same_on_every_device_and_train_there(name, device):
+    """The same parameters give the same densities on CPU and on the device; then SVI trains on the device."""
+    import copy
+
+    from ppl_models.multimodal.multimodal_hmm import enumerated_log_likelihood
+
+    train, _ = synthetic_multimodal(24, 12, seed=0)
+    torch.manual_seed(0)
+    cpu_model = build_imputer(name, train, target="b", hidden=8)
+    moved = copy.deepcopy(cpu_model).to(device)
+    x = {m: torch.as_tensor(v) for m, v in train.sensors.items()}
+    mask = {m: torch.ones(v.shape[:2]) for m, v in x.items()}
+    mask["b"][:, 4:8] = 0
+    on = ({m: v.to(device) for m, v in x.items()}, {m: v.to(device) for m, v in mask.items()})
+    if name in ("hmm", "lds"):
+        torch.testing.assert_close(moved.log_likelihood(*on).cpu(), cpu_model.log_likelihood(x, mask),
+                                   rtol=1e-4, atol=1e-3)
+        if name == "hmm":
+            torch.testing.assert_close(enumerated_log_likelihood(moved, *on).detach().cpu(),
+                                       cpu_model.log_likelihood(x, mask).sum().detach(), rtol=1e-4, atol=1e-3)
+    else:
+        z = {key: torch.randn(24, 12, chain.prior.z_dim) for key, chain in cpu_model.chains().items()}
+        expected = cpu_model.emission(z, cpu_model.frames(x, mask))["b"]
+        got = moved.emission({k: v.to(device) for k, v in z.items()}, moved.frames(*on))["b"]
+        for e, g in zip(expected, got):
+            torch.testing.assert_close(g.cpu(), e, rtol=1e-4, atol=1e-4)
+    pyro.clear_param_store()
+    history, standard = fit(moved, train, epochs=2, device=device, progress=False)
+    assert np.isfinite(history.train_loss).all()
+    mean, std = impute(moved, standard, train, "b", device)
+    assert np.isfinite(mean).all() and (std > 0).all()
