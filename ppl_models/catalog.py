@@ -47,6 +47,15 @@ CATALOG: tuple[Entry, ...] = (
     Entry("mme", "attention mixture", ("empty",),
           "Markov mixture of experts: the trusted sensor is a Markov chain, enumerated along time",
           "ppl_models.multimodal.markov_experts"),
+    Entry("mvrnn", "multimodal VRNN", ("mlp", "poe"),
+          "shared latent + one private latent per sensor, each with its own recurrence; imputes sensors",
+          "ppl_models.multimodal.mvrnn"),
+    Entry("multimodal-hmm", "multimodal VRNN", ("empty",),
+          "shared + private discrete chains, exact by enumeration (the imputation baseline)",
+          "ppl_models.multimodal.multimodal_hmm"),
+    Entry("multimodal-lds", "multimodal VRNN", ("empty",),
+          "shared + private linear-Gaussian chains, exact by Kalman filtering (GaussianHMM)",
+          "ppl_models.multimodal.multimodal_lds"),
 )
 
 

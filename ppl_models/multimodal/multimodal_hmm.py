@@ -3,7 +3,7 @@ sensor, every chain Markov, each sensor's frame Gaussian given the shared state 
 
     s_{t-1} ──> s_t ─────────┬──> x^1_t        p(s_t = j | s_{t-1} = i)     = A_s[i, j]
                              └──> x^2_t        p(c^m_t = l | c^m_{t-1} = k) = A_m[k, l]
-    c^1_{t-1} ──> c^1_t ───────> x^1_t        x^m_t | s_t, c^m_t ~ N(mu_m[s_t, c^m_t], diag sigma_m[s_t, c^m_t]^2)
+    c^1_{t-1} ──> c^1_t ───────> x^1_t        x^m_t | s_t, c^m_t ~ N(mu_m[s_t, c^m_t], diag sigma_m[s_t, c^m_t]²)
     c^2_{t-1} ──> c^2_t ───────> x^2_t
 
 Every state is discrete, so the likelihood is exact: ``model_markov`` writes the graph as it is drawn, one

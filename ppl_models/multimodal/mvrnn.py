@@ -162,7 +162,8 @@ class MultimodalVRNN(nn.Module):
     def emission(self, z: dict, a: dict) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
         """(loc, scale) of p(x^m_t | .) for every sensor and frame, (B, T, D_m) each."""
         ctx, out = self.contexts(a), {}
-        h_shared = self.shared.states(z[SHARED], ctx[SHARED]) if self.shared is not None and not self.z_private else None
+        reads_h_shared = self.shared is not None and not self.z_private  # the single-latent variants
+        h_shared = self.shared.states(z[SHARED], ctx[SHARED]) if reads_h_shared else None
         for m in self.names:
             parts = [z[m], self.private[m].states(z[m], ctx[m])] if self.z_private else []
             parts += [z[SHARED]] if self.shared is not None else []
