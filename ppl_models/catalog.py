@@ -47,7 +47,7 @@ CATALOG: tuple[Entry, ...] = (
     Entry("mme", "attention mixture", ("empty",),
           "Markov mixture of experts: the trusted sensor is a Markov chain, enumerated along time",
           "ppl_models.multimodal.markov_experts"),
-    Entry("mvrnn", "multimodal VRNN", ("mlp", "poe"),
+    Entry("mvrnn", "multimodal VRNN", ("mlp",),
           "shared latent + one private latent per sensor, each with its own recurrence; imputes sensors",
           "ppl_models.multimodal.mvrnn"),
     Entry("multimodal-hmm", "multimodal VRNN", ("empty",),

@@ -354,6 +354,16 @@ def cmd_export_fusion(args) -> int:
     return 0
 
 
+def check_same_sensors(train, test, train_path, test_path) -> None:
+    """The test file must hold the training file's sensors, at the same widths."""
+    if train.names != test.names:
+        raise ValueError(f"{test_path}: sensors {test.names} differ from {train_path}'s {train.names}")
+    for name in train.names:
+        if train.sensors[name].shape[-1] != test.sensors[name].shape[-1]:
+            raise ValueError(f"{test_path}: x_{name} has width {test.sensors[name].shape[-1]}, "
+                             f"{train_path} has {train.sensors[name].shape[-1]}")
+
+
 def cmd_export_physionet(args) -> int:
     from ppl_models.data.fusion_files import save_fusion
     from ppl_models.data.physionet import build_physionet
@@ -381,12 +391,7 @@ def cmd_impute(args) -> int:
         raise ValueError(f"--epochs must be >= 1, got {args.epochs}")
     device = resolve_device(args.device)
     train, test = load_fusion(args.train), load_fusion(args.test)
-    if train.names != test.names:
-        raise ValueError(f"{args.test}: sensors {test.names} differ from {args.train}'s {train.names}")
-    for name in train.names:
-        if train.sensors[name].shape[-1] != test.sensors[name].shape[-1]:
-            raise ValueError(f"{args.test}: x_{name} has width {test.sensors[name].shape[-1]}, "
-                             f"{args.train} has {train.sensors[name].shape[-1]}")
+    check_same_sensors(train, test, args.train, args.test)
     if args.target not in train.names:
         raise ValueError(f"--target {args.target!r} is not a sensor of {args.train} ({train.names})")
     if len(train.names) < 2 and args.model != "unimodal":
@@ -423,16 +428,11 @@ def cmd_fuse(args) -> int:
         raise ValueError(f"--epochs must be >= 1, got {args.epochs}")
     device = resolve_device(args.device)
     train, test = load_fusion(args.train, require_labels=True), load_fusion(args.test)
-    if train.names != test.names:
-        raise ValueError(f"{args.test}: sensors {test.names} differ from {args.train}'s {train.names}")
+    check_same_sensors(train, test, args.train, args.test)
     for path, data in ((args.train, train), (args.test, test)):
         if not data.complete:
             raise ValueError(f"{path}: has missing frames (NaN or mask_<name> = 0); fuse needs every sensor in every "
                              "frame ('ppl-models impute' fills gaps)")
-    for name in train.names:
-        if train.sensors[name].shape[-1] != test.sensors[name].shape[-1]:
-            raise ValueError(f"{args.test}: x_{name} has width {test.sensors[name].shape[-1]}, "
-                             f"{args.train} has {train.sensors[name].shape[-1]}")
     pyro.clear_param_store()  # a fresh model: no parameters left from an earlier run in this process
     pyro.set_rng_seed(args.seed)
     model = build_model(args.model, train, hidden=args.hidden, colearn=args.colearn, expert_weight=args.expert_weight,
