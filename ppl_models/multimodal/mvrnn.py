@@ -48,15 +48,14 @@ from pyro import poutine
 from torch import nn
 from torch.nn import functional as F
 
+from ppl_models.dvae.base import DVAE
 from ppl_models.dvae.sequence import GaussianCell, LatentSequence
 from ppl_models.nn import GaussianHead, mlp
 
 SHARED = "shared"  # the key of the shared chain; sensors may not use the name
 
 
-def shift(x: torch.Tensor) -> torch.Tensor:
-    """x_{t-1} for every t, with x_0 = 0: (B, T, D) -> (B, T, D)."""
-    return torch.cat([torch.zeros_like(x[:, :1]), x[:, :-1]], dim=1)
+shift = DVAE.shift  # x_{t-1} for every t, with x_0 = 0
 
 
 def gaussian_kl(q_loc, q_scale, p_loc, p_scale) -> torch.Tensor:
