@@ -49,6 +49,15 @@ class FusionData:
         """(N sequences, T frames)."""
         return next(iter(self.sensors.values())).shape[:2]
 
+    def hold_out(self, seed: int, hold: bool = True) -> tuple["FusionData", "FusionData | None"]:
+        """(the rest, a random tenth of the sequences) for early stopping; (self, None) when ``hold`` is False
+        or there are fewer than 10 sequences."""
+        n = self.shape[0]
+        if not hold or n < 10:
+            return self, None
+        order = np.random.default_rng(seed).permutation(n)
+        return self.subset(order[n // 10:]), self.subset(order[:n // 10])
+
     def subset(self, index) -> "FusionData":
         """The sequences ``index`` (a slice, an index array or a boolean mask)."""
         return FusionData({k: v[index] for k, v in self.sensors.items()}, None if self.y is None else self.y[index],

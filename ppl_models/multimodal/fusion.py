@@ -41,22 +41,19 @@ def fit(model, train: FusionData, epochs: int = 60, batch_size: int = 32, lr: fl
     if train.y is None:
         raise ValueError("training data needs labels 'y'")
     model.to(device)
-    rng = np.random.default_rng(seed)
-    order = rng.permutation(train.shape[0])
-    n_val = train.shape[0] // 10 if patience is not None and train.shape[0] >= 10 else 0
-    fit_part, val_part = train.subset(order[n_val:]), train.subset(order[:n_val])
+    fit_part, val_part = train.hold_out(seed, patience is not None)
     xs, y = to_tensors(fit_part, device)
 
     def batches(epoch: int):
         perm = torch.as_tensor(np.random.default_rng(seed + epoch).permutation(len(y)), device=device)
         return [(tuple(x[i] for x in xs), y[i]) for i in perm.split(batch_size)]
 
-    val = [to_tensors(val_part, device)] if n_val else None
+    val = [to_tensors(val_part, device)] if val_part is not None else None
     # The Markov mixture's training site is a DiscreteHMM: its forward algorithm already sums m out.
     loss = TraceEnum_ELBO(max_plate_nesting=2) if isinstance(model, AttentionMixture) else Trace_ELBO()
     return train_svi(model.model, model.guide, batches, epochs=epochs, val_batches=val,
                      loss=loss, optimizer=make_optimizer(lr=lr),
-                     patience=patience if n_val else None, name=f"fusion-{model.variant}", progress=progress)
+                     patience=patience if val else None, name=f"fusion-{model.variant}", progress=progress)
 
 
 def predict(model, data: FusionData, device="cpu", batch_size: int = 256) -> tuple[np.ndarray, np.ndarray]:

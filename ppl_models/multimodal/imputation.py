@@ -28,7 +28,7 @@ IMPUTERS = ["mvrnn", "concat", "poe", "unimodal", "hmm", "lds"]
 
 
 class Standardiser:
-    """Per-sensor, per-dimension mean and std of the observed training frames; ``apply`` / ``invert``."""
+    """Per-sensor, per-dimension mean and std of the observed training frames; ``tensors`` applies them."""
 
     def __init__(self, data: FusionData):
         self.loc, self.scale = {}, {}
@@ -52,8 +52,8 @@ def build_imputer(name: str, data: FusionData, target: str | None = None, hidden
     if name == "mvrnn":
         return MultimodalVRNN(widths, z_shared, z_private, hidden, hidden)
     if name in ("concat", "poe"):
-        return MultimodalVRNN(widths, z_shared + z_private * len(widths), 0, hidden, hidden, guide=name.replace(
-            "concat", "mlp"))
+        guide = "poe" if name == "poe" else "mlp"
+        return MultimodalVRNN(widths, z_shared + z_private * len(widths), 0, hidden, hidden, guide=guide)
     if name == "unimodal":
         if target not in widths:
             raise ValueError(f"unimodal needs a target sensor among {sorted(widths)}, got {target!r}")
@@ -97,10 +97,8 @@ def fit(model, train: FusionData, epochs: int = 60, batch_size: int = 32, lr: fl
     on a held-out tenth of the sequences; returns the history and the standardiser the model was fitted with."""
     standard = Standardiser(train)
     model.to(device)
-    rng = np.random.default_rng(seed)
-    order = rng.permutation(train.shape[0])
-    n_val = train.shape[0] // 10 if patience is not None and train.shape[0] >= 10 else 0
-    x, mask = _restrict(model, *standard.tensors(train.subset(order[n_val:]), device))
+    fit_part, val_part = train.hold_out(seed, patience is not None)
+    x, mask = _restrict(model, *standard.tensors(fit_part, device))
     if hasattr(model, "init_from"):
         model.init_from(x, mask)
     neural = isinstance(model, MultimodalVRNN)
@@ -116,9 +114,9 @@ def fit(model, train: FusionData, epochs: int = 60, batch_size: int = 32, lr: fl
             else:
                 yield {k: v[i] for k, v in x.items()}, m
 
-    val = [_restrict(model, *standard.tensors(train.subset(order[:n_val]), device))] if n_val else None
+    val = [_restrict(model, *standard.tensors(val_part, device))] if val_part is not None else None
     history = train_svi(model.model, model.guide, lambda e: list(batches(e)), epochs=epochs, val_batches=val,
-                        loss=Trace_ELBO(), optimizer=make_optimizer(lr=lr), patience=patience if n_val else None,
+                        loss=Trace_ELBO(), optimizer=make_optimizer(lr=lr), patience=patience if val else None,
                         name=f"impute-{model.variant}", progress=progress)
     return history, standard
 

@@ -81,7 +81,7 @@ class MultimodalHMM(nn.Module):
             out = (out[:, None, :, None] + lp[None, :, None, :]).reshape(out.shape[0] * self.K_p, -1)
         return out
 
-    def joint_emission(self, x: dict, mask: dict) -> dist.Distribution:
+    def joint_emission(self, mask: dict) -> dist.Distribution:
         """p(x_t | joint state) with batch shape (B, T, S) and event (sum_m D_m,): the sensors concatenated."""
         locs, scales = [], []
         for i, m in enumerate(self.names):
@@ -106,7 +106,7 @@ class MultimodalHMM(nn.Module):
         """Training form: one DiscreteHMM site over the joint state (forward algorithm inside log_prob)."""
         pyro.module("mhmm", self)
         value = self.concat(x, mask)
-        hmm = dist.DiscreteHMM(self.initial_logits(), self.joint_transition(), self.joint_emission(x, mask))
+        hmm = dist.DiscreteHMM(self.initial_logits(), self.joint_transition(), self.joint_emission(mask))
         with pyro.plate("sequences", value.shape[0], device=value.device):
             pyro.sample("x", hmm, obs=value)
 
@@ -141,7 +141,7 @@ class MultimodalHMM(nn.Module):
     def filter(self, x: dict, mask: dict) -> torch.Tensor:
         """log p(joint state_t | observed frames up to t), (B, T, S): the forward algorithm, normalised."""
         log_A = self.joint_transition()
-        log_obs = self.joint_emission(x, mask).log_prob(self.concat(x, mask)[:, :, None])  # (B, T, S)
+        log_obs = self.joint_emission(mask).log_prob(self.concat(x, mask)[:, :, None])  # (B, T, S)
         alpha, out = self.initial_logits().expand(log_obs.shape[0], -1), []
         for t in range(log_obs.shape[1]):
             alpha = torch.logsumexp(alpha[:, :, None] + log_A, dim=1) + log_obs[:, t]
@@ -153,7 +153,7 @@ class MultimodalHMM(nn.Module):
     def predictive(self, x: dict, mask: dict, num_samples: int | None = None) -> dict:
         """Filtered predictive (mean, std) of every sensor, (B, T, D_m): a mixture over the joint states."""
         weights = self.filter(x, mask).exp()  # (B, T, S)
-        joint = self.joint_emission(x, {m: torch.ones_like(v) for m, v in mask.items()})
+        joint = self.joint_emission({m: torch.ones_like(v) for m, v in mask.items()})
         loc, scale = joint.base_dist.loc[0, 0], joint.base_dist.scale[0, 0]  # (S, sum D)
         mean = weights @ loc
         std = (weights @ (scale ** 2 + loc ** 2) - mean ** 2).clamp_min(0).sqrt()
@@ -165,7 +165,7 @@ class MultimodalHMM(nn.Module):
 
     def log_likelihood(self, x: dict, mask: dict) -> torch.Tensor:
         """log p(observed frames), (B,): exact."""
-        hmm = dist.DiscreteHMM(self.initial_logits(), self.joint_transition(), self.joint_emission(x, mask))
+        hmm = dist.DiscreteHMM(self.initial_logits(), self.joint_transition(), self.joint_emission(mask))
         return hmm.log_prob(self.concat(x, mask))
 
 

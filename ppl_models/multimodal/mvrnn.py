@@ -228,8 +228,3 @@ class MultimodalVRNN(nn.Module):
             loc, scale = loc.unflatten(0, (num_samples, batch)), scale.unflatten(0, (num_samples, batch))
             out[m] = loc.mean(0), ((scale ** 2).mean(0) + loc.var(0, unbiased=False)).sqrt()
         return out
-
-    @torch.no_grad()
-    def shared_path(self, x: dict, mask: dict) -> torch.Tensor:
-        """The encoder's mean path of the shared latent, (B, T, z_shared): what the probe reads."""
-        return self.latents("encoder", self.frames(x, mask))[SHARED].mean_path()
