@@ -364,18 +364,35 @@ def check_same_sensors(train, test, train_path, test_path) -> None:
                              f"{train_path} has {train.sensors[name].shape[-1]}")
 
 
-def cmd_export_physionet(args) -> int:
+def _write_splits(out_dir: str, train, test, frame_ms: float) -> None:
+    """Save train.npz and test.npz in the multi-sensor contract and say what is in them."""
     from ppl_models.data.fusion_files import save_fusion
-    from ppl_models.data.physionet import build_physionet
 
-    train, test, meta = build_physionet(args.data, args.record, args.frames)
-    out = Path(args.out_dir)
+    out = Path(out_dir)
     for split, data in (("train", train), ("test", test)):
         save_fusion(out / f"{split}.npz", data)
         widths = ", ".join(f"{k} {v.shape[-1]}" for k, v in data.sensors.items())
         missing = ", ".join(f"{k} {1 - data.mask(k).mean():.1%}" for k in data.names)
-        print(f"{out / (split + '.npz')}: {data.shape[0]} windows x {data.shape[1]} frames of "
-              f"{1000 / meta['frame_rate_hz']:.0f} ms, sensors ({widths}), missing frames ({missing})")
+        print(f"{out / (split + '.npz')}: {data.shape[0]} windows x {data.shape[1]} frames of {frame_ms:.0f} ms, "
+              f"sensors ({widths}), missing frames ({missing})")
+
+
+def cmd_export_physionet(args) -> int:
+    from ppl_models.data.physionet import build_physionet
+
+    train, test, meta = build_physionet(args.data, args.record, args.frames)
+    _write_splits(args.out_dir, train, test, 1000 / meta["frame_rate_hz"])
+    return 0
+
+
+def cmd_export_av_speech(args) -> int:
+    from ppl_models.data.av_speech import build_av_speech
+
+    if args.frames < 8:
+        raise ValueError(f"--frames must be at least 8, got {args.frames}")
+    train, _ = build_av_speech(args.data, "train", args.frames, args.seed)
+    test, _ = build_av_speech(args.data, "test", args.frames, args.seed)
+    _write_splits(args.out_dir, train, test, 16)
     return 0
 
 
@@ -644,6 +661,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out-dir", required=True, help="folder for train.npz and test.npz")
     _common(p, device=False)
     p.set_defaults(func=cmd_export_physionet)
+
+    p = sub.add_parser("export-av-speech", help="write the semi-synthetic audio-visual speech set for impute",
+                       description="Two sensors at 62.5 frames/s: audio = 32 log mel-band energies of REAL clean "
+                                   "speech (LibriSpeech; train and test speakers differ), mouth = a GENERATED mouth "
+                                   "opening drawn from the speech envelope with lag, jitter and non-speech motion; "
+                                   "frames under a simulated camera occlusion are missing (mask_mouth = 0).")
+    p.add_argument("--data", required=True, help="folder holding speech_librispeech_resemblyzer/")
+    p.add_argument("--frames", type=int, default=100, help="frames per sequence (default: 100 = 1.6 s)")
+    p.add_argument("--out-dir", required=True, help="folder for train.npz and test.npz")
+    _common(p, device=False)
+    p.set_defaults(func=cmd_export_av_speech)
 
     p = sub.add_parser("impute", help="fill in a missing sensor: train on TRAIN.npz, impute --target on TEST.npz",
                        description="Multimodal imputation (Guo 2019, sec. 5). Files: x_<name> (N, T, D) per "

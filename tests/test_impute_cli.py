@@ -6,6 +6,7 @@ import pytest
 
 from conftest import shared
 from ppl_models.cli import main
+from ppl_models.data.av_speech import build_av_speech
 from ppl_models.data.fusion_files import FusionData, load_fusion, save_fusion
 from ppl_models.data.physionet import SAMPLES_PER_FRAME, build_physionet, load_channels
 from ppl_models.data.synthetic.multimodal import synthetic_multimodal
@@ -74,3 +75,24 @@ def test_physionet_windows_keep_real_gaps_and_split_in_time():
     assert a_train.names == ["ecg", "pleth"] and a_train.complete and a_test.complete
     with pytest.raises(ValueError, match="record must be one of"):
         build_physionet(root, "nope")
+
+
+def test_av_speech_mouth_follows_the_real_speech_envelope_and_occlusions_are_missing(tmp_path, capsys):
+    root = shared("speech_librispeech_resemblyzer")
+    code, out, _ = run(capsys, "export-av-speech", "--data", str(root.parent), "--frames", "100",
+                       "--out-dir", str(tmp_path))
+    assert code == 0 and "mouth" in out
+    train, test = load_fusion(tmp_path / "train.npz"), load_fusion(tmp_path / "test.npz")
+    assert {k: v.shape[-1] for k, v in test.sensors.items()} == {"audio": 32, "mouth": 1}
+    assert train.names == test.names and train.shape[0] > 2 * test.shape[0]
+    data, meta = build_av_speech(root.parent, "test", frames=100)
+    np.testing.assert_array_equal(data.mask("mouth"), test.mask("mouth"))
+    assert (test.mask("mouth") == ~meta["occluded"]).all() and 0.1 < 1 - test.mask("mouth").mean() < 0.4
+    assert test.complete is False and (test.mask("audio") == 1).all()
+    # the mouth opens with the (lagged) clean-speech envelope: the shared cause the models must find
+    seen = test.mask("mouth") > 0
+    lagged = np.stack([np.r_[np.full(k, e[0]), e[:-k]] for e, k in zip(meta["envelope"], meta["lag"])])
+    assert np.corrcoef(test.sensors["mouth"][..., 0][seen], lagged[seen])[0, 1] > 0.7
+    # and the audio's loudness says the same: mean log-mel energy against the envelope
+    assert np.corrcoef(test.sensors["audio"].mean(-1).ravel(), meta["envelope"].ravel())[0, 1] > 0.7
+    assert not set(meta["speaker"]) & set(build_av_speech(root.parent, "train", 100)[1]["speaker"])

@@ -1,6 +1,7 @@
 """The multimodal VRNN: its ELBO is eq. 45-47, a missing frame removes exactly its reconstruction term, the
 product-of-experts guide is the prior when nothing is observed, and on synthetic data with a known shared cause
-the MVRNN imputes one sensor from the other far better than that sensor's own prior can."""
+the MVRNN imputes one sensor from the other far better than that sensor's own prior can, and its shared latent
+carries the shared cause (linear probe)."""
 
 import numpy as np
 import pyro
@@ -11,6 +12,7 @@ from pyro import poutine
 from ppl_models.data.synthetic.multimodal import synthetic_multimodal
 from ppl_models.multimodal.imputation import build_imputer, fit, impute, imputation_scores, modality_dropout
 from ppl_models.multimodal.mvrnn import SHARED, MultimodalVRNN
+from ppl_models.multimodal.probe import probe, ridge_r2
 
 WIDTHS = {"a": 3, "b": 2}
 
@@ -102,22 +104,51 @@ def test_modality_dropout_hides_whole_sensors_or_gaps_but_never_every_sensor():
     assert all((v == 1).all() for v in mask.values())  # the input is not modified
 
 
-def test_mvrnn_imputes_a_sensor_from_the_other_better_than_its_own_prior():
-    """b depends on a only through the shared cause; imputing b from a must beat b's unimodal VRNN."""
-    train, _ = synthetic_multimodal(160, 40, seed=0)
-    test, meta = synthetic_multimodal(48, 40, seed=1)
-    scores = {}
+@pytest.fixture(scope="module")
+def synthetic_fits():
+    """The MVRNN and b's unimodal VRNN trained on synthetic data: (train, test, their metas, {name: (model,
+    standardiser)})."""
+    train, train_meta = synthetic_multimodal(160, 40, seed=0)
+    test, test_meta = synthetic_multimodal(48, 40, seed=1)
+    fits = {}
     for name in ("mvrnn", "unimodal"):
         pyro.clear_param_store()
         pyro.set_rng_seed(0)
         model = build_imputer(name, train, target="b", hidden=24)
         _, standard = fit(model, train, epochs=25, lr=1e-2, progress=False)
+        fits[name] = model, standard
+    return train, test, train_meta, test_meta, fits
+
+
+def test_mvrnn_imputes_a_sensor_from_the_other_better_than_its_own_prior(synthetic_fits):
+    """b depends on a only through the shared cause; imputing b from a must beat b's unimodal VRNN."""
+    train, test, _, _, fits = synthetic_fits
+    scores = {}
+    for name, (model, standard) in fits.items():
         mean, std = impute(model, standard, test, "b")
         scores[name] = imputation_scores(test.sensors["b"], mean, std, test.mask("b"))
     spread = float(np.sqrt(((test.sensors["b"] - test.sensors["b"].mean((0, 1))) ** 2).mean()))
     assert scores["unimodal"]["rmse"] > 0.85 * spread  # alone, b's prior knows little about a given frame
     assert scores["mvrnn"]["rmse"] < 0.6 * scores["unimodal"]["rmse"], scores
     assert 0.8 < scores["mvrnn"]["coverage"], scores  # honest uncertainty: most truths within 2 std
+
+
+def test_the_shared_latent_carries_the_shared_cause_and_a_private_latent_its_own_sensor(synthetic_fits):
+    """Linear probe of the trained MVRNN: the true shared cause c_t is read off z^s_t far better than off either
+    private latent, and sensor b off its own private latent better than off a's."""
+    train, test, train_meta, test_meta, fits = synthetic_fits
+    r2 = probe(*fits["mvrnn"], train, test, extra={"c": (train_meta["c"], test_meta["c"])})
+    assert r2["c"][SHARED] > 0.8, r2
+    assert r2["c"][SHARED] > max(r2["c"]["a"], r2["c"]["b"]) + 0.2, r2
+    assert r2["b"]["b"] > r2["b"]["a"] + 0.2, r2
+
+
+def test_ridge_probe_scores_a_linear_map_one_and_noise_zero():
+    rng = np.random.default_rng(0)
+    z = rng.normal(size=(2000, 3))
+    y = z @ rng.normal(size=(3, 2)) + 1.0
+    assert ridge_r2(z[:1000], y[:1000], z[1000:], y[1000:]) == pytest.approx(1, abs=1e-3)
+    assert abs(ridge_r2(z[:1000], rng.normal(size=(1000, 2)), z[1000:], rng.normal(size=(1000, 2)))) < 0.02
 
 
 @pytest.mark.parametrize("name", ["mvrnn", "poe", "hmm", "lds"])
