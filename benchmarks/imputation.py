@@ -9,6 +9,8 @@ for the neural models, over all sensors; not given for unimodal, which models th
     python benchmarks/imputation.py sets/physio-mixed sets/physio-a103l --seeds 0 1 2 --json imputation.json
 
 A set folder may name its targets in the command line as FOLDER:target1,target2 (default: every sensor).
+``--probe`` adds, for each MVRNN, the linear probe of ``ppl_models.multimodal.probe``: R^2 of each sensor's test
+frames read off each latent chain (shared or private), fitted on the train frames.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from ppl_models.data.fusion_files import load_fusion
 from ppl_models.infer import resolve_device
 from ppl_models.multimodal.imputation import (IMPUTERS, build_imputer, fit, held_out_score, impute,
                                               imputation_scores)
+from ppl_models.multimodal.probe import probe
 
 
 def run_set(spec: str, args, device) -> list[dict]:
@@ -45,6 +48,11 @@ def run_set(spec: str, args, device) -> list[dict]:
                 score = imputation_scores(test.sensors[target], mean, std, test.mask(target))
                 score["held_out"] = np.nan if name == "unimodal" else held_out_score(model, standard, test, device)
                 score["seconds"] = time.perf_counter() - start
+                if args.probe and name == "mvrnn":
+                    r2 = probe(model, standard, train, test, device=device)
+                    score.update({f"r2_{q}_from_{chain}": v for q, row in r2.items() for chain, v in row.items()})
+                    print(f"  probe, seed {seed}: " + "; ".join(f"{q} from " + ", ".join(
+                        f"z_{chain} {v:.2f}" for chain, v in row.items()) for q, row in r2.items()), flush=True)
                 runs.append(score)
             row = {"set": Path(folder).name, "target": target, "model": name,
                    **{k: float(np.mean([r[k] for r in runs])) for k in runs[0]},
@@ -64,6 +72,7 @@ def main(argv=None):
     parser.add_argument("--epochs", type=int, default=60)
     parser.add_argument("--hidden", type=int, default=32)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--probe", action="store_true", help="probe what each MVRNN latent chain carries")
     parser.add_argument("--json", help="write the rows here")
     args = parser.parse_args(argv)
     device = resolve_device(args.device)

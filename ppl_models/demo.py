@@ -100,7 +100,6 @@ def fuse_sensors(device: torch.device, path: Path, seed: int = 0, epochs: int = 
 def impute_sensor(device: torch.device, path: Path, seed: int = 0, epochs: int = 25, progress: bool = True) -> dict:
     """The MVRNN imputes synthetic sensor b through a gap from sensor a (their only link is a shared cause), against
     b's own unimodal prior; the figure shows one test sequence with b hidden in its middle third."""
-    from ppl_models.data.fusion_files import FusionData
     from ppl_models.data.synthetic.multimodal import synthetic_multimodal
     from ppl_models.multimodal.imputation import build_imputer, fit, impute, imputation_scores
 
@@ -108,7 +107,6 @@ def impute_sensor(device: torch.device, path: Path, seed: int = 0, epochs: int =
     test, _ = synthetic_multimodal(32, 40, seed=seed + 1)
     gap = np.zeros(test.shape, bool)
     gap[:, 13:27] = True  # b is hidden from the model here; elsewhere it sees both sensors
-    with_gap = FusionData(test.sensors, None, {"a": test.mask("a"), "b": (~gap).astype(np.float32)})
     rmse = {}
     for name in ("mvrnn", "unimodal"):
         pyro.clear_param_store()
@@ -118,11 +116,9 @@ def impute_sensor(device: torch.device, path: Path, seed: int = 0, epochs: int =
         mean, std = impute(model, standard, test, "b", device)  # b hidden everywhere: imputed from a alone
         rmse[name] = imputation_scores(test.sensors["b"], mean, std, test.mask("b"))["rmse"]
         if name == "mvrnn":
-            x, mask = standard.tensors(with_gap, device)
-            gap_mean, gap_std = (v.cpu().numpy() for v in model.predictive(x, mask)["b"])
-            scale, loc = standard.scale["b"], standard.loc["b"]
-            plots.plot_imputation(test.sensors["b"][0], gap_mean[0] * scale + loc, gap_std[0] * scale, gap[0], path,
-                                  {"a": test.sensors["a"][0]}, title="MVRNN: sensor b through a gap, from sensor a")
+            mean, std = impute(model, standard, test, "b", device, hidden=gap)
+            plots.plot_imputation(test.sensors["b"][0], mean[0], std[0], gap[0], path, {"a": test.sensors["a"][0]},
+                                  title="MVRNN: sensor b through a gap, from sensor a")
     return {"rmse_b_from_a": rmse, "rmse_b_spread": float(test.sensors["b"].std())}
 
 

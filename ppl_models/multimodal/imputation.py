@@ -123,13 +123,14 @@ def fit(model, train: FusionData, epochs: int = 60, batch_size: int = 32, lr: fl
 
 @torch.no_grad()
 def impute(model, standard: Standardiser, data: FusionData, target: str, device="cpu", num_samples: int = 32,
-           batch_size: int = 256) -> tuple[np.ndarray, np.ndarray]:
-    """Posterior predictive (mean, std) of sensor ``target`` (N, T, D) in data units, ignoring its frames."""
+           batch_size: int = 256, hidden: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Posterior predictive (mean, std) of sensor ``target`` (N, T, D) in data units, its frames ``hidden``
+    ((N, T) bool; default: all of them) unseen by the model."""
     if target not in data.names:
         raise ValueError(f"target {target!r} is not a sensor of the data ({data.names})")
     x, mask = _restrict(model, *standard.tensors(data, device))
-    mask[target] = torch.zeros_like(mask[target])
-    x[target] = torch.zeros_like(x[target])
+    shown = torch.zeros_like(mask[target]) if hidden is None else mask[target] * torch.as_tensor(~hidden, device=device)
+    mask[target], x[target] = shown, x[target] * shown[..., None]
     means, stds = [], []
     for i in range(0, data.shape[0], batch_size):
         part = {m: v[i:i + batch_size] for m, v in x.items()}, {m: v[i:i + batch_size] for m, v in mask.items()}
