@@ -112,11 +112,14 @@ class MultimodalLDS(nn.Module):
             mean, cov = mean @ F, F.T @ cov @ F + Q  # predict (row convention)
             C = matrix[:, t]  # (B, H, D)
             S = C.transpose(-1, -2) @ cov @ C + torch.diag_embed(noise[:, t] ** 2)  # innovation covariance
+            chol = torch.linalg.cholesky(S)  # reads S's lower triangle: float32 asymmetry is harmless
             innovation = value[:, t] - (mean[:, None] @ C)[:, 0]
-            loglik = loglik + dist.MultivariateNormal(torch.zeros_like(innovation), S).log_prob(innovation)
-            gain = torch.linalg.solve(S, (cov @ C).transpose(-1, -2)).transpose(-1, -2)  # (B, H, D)
+            loglik = loglik + dist.MultivariateNormal(torch.zeros_like(innovation), scale_tril=chol).log_prob(
+                innovation)
+            gain = torch.cholesky_solve((cov @ C).transpose(-1, -2), chol).transpose(-1, -2)  # (B, H, D)
             mean = mean + (gain @ innovation[..., None])[..., 0]
             cov = cov - gain @ C.transpose(-1, -2) @ cov
+            cov = (cov + cov.transpose(-1, -2)) / 2  # keep it symmetric in float32
             means.append(mean)
             covs.append(cov)
         return torch.stack(means, 1), torch.stack(covs, 1), loglik
