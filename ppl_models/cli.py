@@ -27,6 +27,16 @@ def _common(parser: argparse.ArgumentParser, device: bool = True) -> None:
     parser.add_argument("-v", "--verbose", action="store_true", help="log every epoch")
 
 
+def _train_and_write(parser: argparse.ArgumentParser, outputs: str) -> None:
+    """The options of the commands that train on TRAIN.npz and write what they predict for TEST.npz."""
+    parser.add_argument("--epochs", type=int, default=60, help="training epochs, early-stopped (default: 60)")
+    parser.add_argument("--hidden", type=int, default=32, help="hidden units per network (default: 32)")
+    parser.add_argument("--out", required=True, help=f"output .npz ({outputs})")
+    parser.add_argument("--plot", help="figure of test sequence 0 (default: OUT with .png)")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+    _common(parser)
+
+
 # ---------------------------------------------------------------------------------------------- list
 def cmd_list(args) -> int:
     from ppl_models.catalog import CATALOG
@@ -640,12 +650,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--encoder", choices=["frame", "recurrent", "conv"],
                    help="memory of the concat and expert:NAME baselines, to match mam (recurrent) or ram (conv) "
                         "(default: frame)")
-    p.add_argument("--epochs", type=int, default=60, help="training epochs, early-stopped (default: 60)")
-    p.add_argument("--hidden", type=int, default=32, help="hidden units per network (default: 32)")
-    p.add_argument("--out", required=True, help="output .npz (p, attention)")
-    p.add_argument("--plot", help="figure of test sequence 0 (default: OUT with .png)")
-    p.add_argument("--no-progress", action="store_true", help="hide the progress bars")
-    _common(p)
+    _train_and_write(p, "p, attention")
     p.set_defaults(func=cmd_fuse)
 
     p = sub.add_parser("export-physionet", help="write train.npz / test.npz imputation files from PhysioNet records",
@@ -687,12 +692,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="mvrnn (shared + private latents, default), concat (one latent: VRNN on all sensors), poe "
                         "(one latent, product-of-experts guide), unimodal (the target's own VRNN prior), hmm "
                         "(multimodal HMM, exact), lds (multimodal linear-Gaussian, exact)")
-    p.add_argument("--epochs", type=int, default=60, help="training epochs, early-stopped (default: 60)")
-    p.add_argument("--hidden", type=int, default=32, help="hidden units per network (default: 32)")
-    p.add_argument("--out", required=True, help="output .npz (x_<target>, std_<target>)")
-    p.add_argument("--plot", help="figure of test sequence 0 (default: OUT with .png)")
-    p.add_argument("--no-progress", action="store_true", help="hide the progress bars")
-    _common(p)
+    _train_and_write(p, "x_<target>, std_<target>")
     p.set_defaults(func=cmd_impute)
 
     p = sub.add_parser("score-mot", help="MOTA, MOTP, IDF1, IDS, FP, FN, MT, ML of tracker results",
