@@ -611,6 +611,10 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
     p.set_defaults(func=cmd_separate)
 
+    from ppl_models.cli_enhancement import register as register_enhancement
+
+    register_enhancement(sub, _common)
+
     p = sub.add_parser("export-fusion", help="write train.npz / test.npz sensor-fusion files",
                        description="Build a sensor-fusion data set in the fuse file contract (x_<name> (N, T, D) "
                                    "per sensor, y (N, T) labels; the test file also holds corrupted_<name> (N, T) "

@@ -1,0 +1,200 @@
+"""Unsupervised speech enhancement table (Lin et al., Interspeech 2023): LV / NO / NOLV noise models x U-NA /
+U-ND / U-NDA, the RVAE-VEM (NMF noise) baseline and the noisy input, on two noisy test sets built from real
+held-out speech and real noise (``ppl_models.data.noisy_speech``): SNR -5/0/5 dB (WSJ0-QUT-like) and
+2.5/7.5/12.5/17.5 dB (VoiceBank-DEMAND-like). SI-SDR, PESQ (wide-band), ESTOI, and the real-time factor
+(seconds of compute per second of audio, all the test utterances fitted as one batch).
+
+    python benchmarks/enhancement.py --data ../shared/data --device cuda --sweep --json enhancement.json
+
+``--sweep`` first picks, per noise model, the noise-floor quantile of the initialisation and the number of
+U-NA iterations on a *validation* set (training speakers and training noises, never the test ones). U-ND
+noise models train on noisy speech of the training speakers mixed with the training noises (no clean target
+is used). ``--torch-reference`` times the same U-NA fit (LV) written in plain PyTorch, for the Pyro overhead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import itertools
+import json
+import os
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ppl_models.data.noisy_speech import SNR_SETS, noisy_speech_set
+from ppl_models.data.spectrogram_dataset import segments_of
+from ppl_models.dvae.train import load_prior
+from ppl_models.enhancement.enhance import enhance, noisy_batch, train_noise
+from ppl_models.enhancement.noise_models import NoiseVariance
+from ppl_models.infer import resolve_device
+from ppl_models.metrics.audio import estoi, pesq_score, si_sdr
+
+NEURAL = ("lv", "no", "nolv")
+MODE_NAMES = {"una": "U-NA", "und": "U-ND", "unda": "U-NDA"}
+
+
+def _score(pair) -> dict:
+    clean, estimate = pair
+    try:
+        pesq = pesq_score(clean, estimate)
+    except ImportError:  # the pesq package is not installed: the column stays empty
+        pesq = float("nan")
+    return {"si_sdr": si_sdr(clean, estimate), "pesq": pesq, "estoi": estoi(clean, estimate)}
+
+
+def scores(cleans, estimates, workers: int) -> dict:
+    with ProcessPoolExecutor(workers) as pool:
+        rows = list(pool.map(_score, zip(cleans, estimates)))
+    return {k: float(np.nanmean([r[k] for r in rows])) for k in rows[0]}
+
+
+def run(items, prior, device, **kwargs) -> tuple[list[np.ndarray], float, int]:
+    """Enhance the utterances of ``items`` as one batch: (estimates, real-time factor, iterations)."""
+    signals = [it.noisy for it in items]
+    result = enhance(signals, prior, device=device, **kwargs)
+    return result.signals, result.seconds / (sum(map(len, signals)) / 16000), result.iterations
+
+
+def sweep(items, prior, device, workers) -> dict:
+    """Best (floor quantile, iterations) per noise model by mean SI-SDR on the validation items."""
+    best = {}
+    for noise_model in NEURAL + ("nmf",):
+        grid = itertools.product((0.1, 0.3, 0.5), (110, 150, 200) if noise_model == "nmf" else (50, 100, 200))
+        results = []
+        for quantile, iterations in grid:
+            estimates, _, _ = run(items, prior, device, noise_model=noise_model, iterations=iterations,
+                                  floor_quantile=quantile, tol=-np.inf)
+            sdr = float(np.mean([si_sdr(it.clean, e) for it, e in zip(items, estimates)]))
+            results.append((sdr, quantile, iterations))
+            print(f"  sweep {noise_model}: floor quantile {quantile}, {iterations} iterations -> SI-SDR {sdr:.2f}",
+                  flush=True)
+        sdr, quantile, iterations = max(results)
+        best[noise_model] = {"floor_quantile": quantile, "iterations": iterations, "val_si_sdr": sdr}
+    return best
+
+
+def torch_una(prior, power, mask, iterations, lr=1e-3, quantile=0.1) -> float:
+    """Seconds for ``iterations`` steps of the LV U-NA fit written in plain PyTorch (same networks, same ELBO)."""
+    B, T, _ = power.shape
+    prior.train()  # cuDNN LSTM gradients need training mode (the prior has no dropout)
+    noise = NoiseVariance("lv", prior.x_dim, prior.z_dim).adapt_to(power, quantile).to(power.device)
+    encoder = copy.deepcopy(prior).requires_grad_(True)
+    log_gain = torch.zeros(B, T, 1, device=power.device, requires_grad=True)
+    params = [p for p in [*noise.parameters(), *encoder.parameters(), log_gain] if p.requires_grad]
+    optim = torch.optim.Adam(params, lr=lr)
+    prior_z = prior.latent(None, B, T, power.device)
+    start = time.perf_counter()
+    for _ in range(iterations):
+        q = encoder.latent(encoder.guide_latent(power, encoder._context(power)), B, T, power.device)
+        z = q.rsample()
+        variance = log_gain.exp() * prior.likelihood.mean(prior.decoder_params(z, None, None)) \
+            + noise(z, prior.features(power)).exp()
+        log_lik = (torch.distributions.Exponential(1 / variance).log_prob(power) * mask[..., None]).sum()
+        loss = -(log_lik + prior_z.log_prob(z).sum() - q.log_prob(z).sum())
+        optim.zero_grad()
+        loss.backward()
+        optim.step()
+    if power.device.type == "cuda":
+        torch.cuda.synchronize()
+    return time.perf_counter() - start
+
+
+def main(args) -> None:
+    device = resolve_device(args.device)
+    torch.manual_seed(0)
+    prior = load_prior(args.prior, device)
+    all_snrs = SNR_SETS["qut"] + SNR_SETS["dmd"]
+    tests = {name: noisy_speech_set(args.data, "test", SNR_SETS[name], args.utterances, seed=1) for name in args.sets}
+    settings = {nm: {"floor_quantile": 0.1, "iterations": None} for nm in NEURAL + ("nmf",)}
+    report = {"device": str(device), "torch": torch.__version__, "date": time.strftime("%Y-%m-%d"),
+              "utterances": {k: len(v) for k, v in tests.items()}}
+    if args.sweep:
+        val = noisy_speech_set(args.data, "train", all_snrs, None, seed=2)[-args.val_utterances:]
+        print(f"sweep on {len(val)} validation utterances (training speakers and noises)", flush=True)
+        settings = sweep(val, prior, device, args.workers)
+        report["sweep"] = settings
+    elif args.settings:
+        settings = json.loads(Path(args.settings).read_text())["sweep"]
+    if args.sweep_only:
+        Path(args.json).write_text(json.dumps(report, indent=2))
+        return
+    checkpoints = {}
+    if not args.skip_und:
+        corpus = [it.noisy for seed in range(3) for it in noisy_speech_set(args.data, "train", all_snrs, seed=10 + seed)]
+        n_val = len(corpus) // 10
+        train, val = segments_of(corpus[n_val:], 100, 50), segments_of(corpus[:n_val], 100)
+        folder = Path(tempfile.mkdtemp())
+        for nm in NEURAL:
+            start = time.perf_counter()
+            _, history = train_noise(prior, nm, train, val, folder / f"{nm}.pt", epochs=args.und_epochs,
+                                     batch_size=64, device=device, progress=False,
+                                     floor_quantile=settings[nm]["floor_quantile"])
+            checkpoints[nm] = folder / f"{nm}.pt"
+            report.setdefault("und_training", {})[nm] = {"segments": int(train.shape[0]), "epochs": history.epochs,
+                                                         "best_epoch": history.best_epoch,
+                                                         "seconds": time.perf_counter() - start}
+            print(f"U-ND {nm}: {train.shape[0]} noisy segments, {history.epochs} epochs "
+                  f"({time.perf_counter() - start:.0f} s)", flush=True)
+    rows = []
+    for set_name, items in tests.items():
+        cleans = [it.clean for it in items]
+        rows.append({"set": set_name, "method": "noisy input", **scores(cleans, [it.noisy for it in items],
+                                                                        args.workers)})
+        print(rows[-1], flush=True)
+        configs = [(nm, "una") for nm in NEURAL] + [("nmf", "una")]
+        if checkpoints:
+            configs += [(nm, mode) for nm in NEURAL for mode in ("und", "unda")]
+        for nm, mode in configs:
+            kwargs = {"noise_model": nm, "mode": mode, "floor_quantile": settings[nm]["floor_quantile"],
+                      "noise_checkpoint": checkpoints.get(nm)}
+            if mode == "una":
+                kwargs.update(iterations=settings[nm]["iterations"], tol=-np.inf if settings[nm]["iterations"] else 1e-3)
+            estimates, rtf, iterations = run(items, prior, device, **kwargs)
+            label = "RVAE-VEM (NMF)" if nm == "nmf" else f"{nm.upper()} {MODE_NAMES[mode]}"
+            rows.append({"set": set_name, "method": label, "iterations": iterations, "rtf": rtf,
+                         **scores(cleans, estimates, args.workers)})
+            print(rows[-1], flush=True)
+        if args.torch_reference:
+            batch = noisy_batch([it.noisy for it in items], device)
+            iterations = 50
+            pyro_seconds = run(items, prior, device, noise_model="lv", iterations=iterations, tol=-np.inf)[1]
+            pyro_seconds *= sum(len(it.noisy) for it in items) / 16000
+            torch_seconds = torch_una(prior, batch.power, batch.mask, iterations)
+            report.setdefault("overhead", {})[set_name] = {"iterations": iterations, "pyro_s": pyro_seconds,
+                                                           "torch_s": torch_seconds,
+                                                           "ratio": pyro_seconds / torch_seconds}
+            print(report["overhead"][set_name], flush=True)
+    report["rows"] = rows
+    if args.json:
+        Path(args.json).write_text(json.dumps(report, indent=2))
+    print(f"\n| set | method | SI-SDR | PESQ wb | ESTOI | iterations | RTF |\n|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['set']} | {r['method']} | {r['si_sdr']:.2f} | {r['pesq']:.2f} | {r['estoi']:.3f} | "
+              f"{r.get('iterations', '')} | {r['rtf']:.3f} |" if "rtf" in r else
+              f"| {r['set']} | {r['method']} | {r['si_sdr']:.2f} | {r['pesq']:.2f} | {r['estoi']:.3f} | | |")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", required=True, help="the real-data folder")
+    parser.add_argument("--prior", default="rvae-speech")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--sets", nargs="+", default=["qut", "dmd"], choices=list(SNR_SETS))
+    parser.add_argument("--utterances", type=int, default=None, help="test utterances per set (default: all 50)")
+    parser.add_argument("--sweep", action="store_true", help="pick settings on the validation set first")
+    parser.add_argument("--val-utterances", type=int, default=12)
+    parser.add_argument("--sweep-only", action="store_true", help="stop after the sweep (needs --json)")
+    parser.add_argument("--settings", help="a --json file of an earlier --sweep: use its settings")
+    parser.add_argument("--skip-und", action="store_true", help="no U-ND / U-NDA (no noise-model training)")
+    parser.add_argument("--und-epochs", type=int, default=60)
+    parser.add_argument("--torch-reference", action="store_true", help="time LV U-NA in plain PyTorch too")
+    parser.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 2) - 1),
+                        help="processes for PESQ/ESTOI scoring")
+    parser.add_argument("--json", help="write every figure to this file")
+    main(parser.parse_args())

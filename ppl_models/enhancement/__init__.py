@@ -1,0 +1,1 @@
+"""Unsupervised speech enhancement: a frozen DVAE speech prior + a deep dynamical (or NMF) noise model."""
