@@ -1,0 +1,166 @@
+"""Unsupervised speech enhancement: the noisy-speech likelihood, the Wiener filter, the NMF M-step, U-NA on a
+synthetic mixture, U-ND checkpoints and the command line."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pyro
+import pytest
+import soundfile as sf
+import torch
+from pyro import poutine
+
+from ppl_models.cli import main
+from ppl_models.data.synthetic import colored_noise, mix_at_snr, speech_like
+from ppl_models.dvae import build_dvae
+from ppl_models.dvae.likelihoods import itakura_saito
+from ppl_models.dvae.train import load_prior
+from ppl_models.enhancement.enhance import build_system, enhance, load_noise_model, noisy_batch, train_noise
+from ppl_models.enhancement.nmf_noise import NMFNoise, expected_is
+from ppl_models.metrics.audio import si_sdr
+
+
+@pytest.fixture(scope="module")
+def prior():
+    return load_prior("rvae-speech")
+
+
+def small_prior():
+    torch.manual_seed(0)
+    return build_dvae("rvae", "speech", hidden=16, rnn_dim=16, z_dim=4).eval().requires_grad_(False)
+
+
+@pytest.mark.parametrize("noise_model", ["lv", "no", "nolv"])
+def test_noisy_likelihood_is_the_complex_gaussian_of_speech_plus_noise_and_minus_is(noise_model):
+    dvae = small_prior()
+    power = torch.rand(2, 7, 513) * 3
+    system = build_system(dvae, noise_model, power)
+    trace = poutine.trace(system.model).get_trace(power)
+    z = trace.nodes["z"]["value"]
+    variance = pyro.param("gain").detach() * system.speech_variance(z) + system.noise_variance(z, power)
+    # x = sqrt(g) s + b with s ~ CN(0, v_s), b ~ CN(0, v_b) independent: x ~ CN(0, g v_s + v_b); |x|^2 then has
+    # density pi * CN(x) (the phase is uniform), i.e. log p(|x|^2) = -|x|^2 / V - log V.
+    complex_gaussian = (-power / variance - torch.log(math.pi * variance)).sum((1, 2))
+    site = trace.nodes["x"]["fn"].log_prob(power)
+    torch.testing.assert_close(site, complex_gaussian + 7 * 513 * math.log(math.pi), rtol=1e-5, atol=1e-2)
+    torch.testing.assert_close(-site, (itakura_saito(power, variance) + torch.log(power) + 1).sum((1, 2)),
+                               rtol=1e-5, atol=1e-2)
+
+
+def test_sum_of_independent_complex_gaussians_has_the_summed_variance_and_the_wiener_filter_is_its_posterior_mean():
+    torch.manual_seed(0)
+    n, v_s, v_b, g = 400_000, 2.0, 0.5, 0.7
+
+    def cn(v):
+        return torch.complex(torch.randn(n), torch.randn(n)) * math.sqrt(v / 2)
+
+    speech, noise = math.sqrt(g) * cn(v_s), cn(v_b)
+    x = speech + noise
+    assert abs(x.abs().square().mean() - (g * v_s + v_b)) < 0.01 * (g * v_s + v_b)
+    # E[s | x] is linear in x for jointly Gaussian variables; least squares finds its coefficient.
+    coefficient = (torch.vdot(x, speech) / torch.vdot(x, x)).real
+    wiener = g * v_s / (g * v_s + v_b)
+    assert abs(coefficient - wiener) < 0.005
+    # and no other gain does better in mean squared error
+    mse = lambda a: (speech - a * x).abs().square().mean()  # noqa: E731
+    assert mse(wiener) < min(mse(wiener - 0.05), mse(wiener + 0.05))
+
+
+def test_wiener_mask_uses_the_model_variances():
+    dvae = small_prior()
+    power = torch.rand(1, 5, 513)
+    system = build_system(dvae, "lv", power)
+    pyro.get_param_store().setdefault("gain", torch.full((1, 5, 1), 0.5))
+    torch.manual_seed(1)
+    mask = system.wiener_mask(power, num_samples=1)
+    torch.manual_seed(1)
+    z = system.sample_latents(power)
+    speech = 0.5 * system.speech_variance(z)
+    torch.testing.assert_close(mask, speech / (speech + system.noise_variance(z, power)))
+
+
+def test_nmf_multiplicative_updates_never_increase_the_expected_is_divergence():
+    torch.manual_seed(0)
+    power = torch.rand(3, 20, 30).double() ** 2 * 5
+    power[2, 15:] = 0  # padding of the last row
+    mask = torch.ones(3, 20, dtype=torch.bool)
+    mask[2, 15:] = False
+    noise = NMFNoise(power, utterance=torch.tensor([0, 0, 1]), rank=4, seed=1).double()
+    speech = torch.rand(5, 3, 20, 30).double() + 0.1  # five guide samples of v_s
+    weight = mask[..., None].double()
+
+    def objective():
+        return expected_is(power + (1 - weight), speech * weight + (1 - weight),
+                           noise.gain, noise.variance() * weight).item()  # padding contributes IS(1 | 1) = 0
+
+    values = [objective()]
+    for _ in range(60):
+        noise.update(power, speech, mask)
+        values.append(objective())
+    assert all(b <= a * (1 + 1e-9) for a, b in zip(values, values[1:]))
+    assert values[-1] < 0.7 * values[0]
+    torch.testing.assert_close(noise.W.sum(1), torch.ones(2, 4).double())  # unit-sum atoms, shared per utterance
+
+
+def test_una_improves_a_synthetic_noisy_utterance(prior):
+    clean = speech_like(3.0, seed=3)
+    noisy, _ = mix_at_snr(clean, colored_noise(3.0, "white", seed=4), 0.0)
+    result = enhance([noisy], prior, noise_model="lv", iterations=150, tol=-np.inf)
+    assert result.iterations == 150 and len(result.signals[0]) == len(noisy)
+    assert si_sdr(clean, result.signals[0]) > si_sdr(clean, noisy) + 5.0  # measured: +10 dB
+
+
+def test_noisy_batch_segments_and_joins_back():
+    signals = [np.random.default_rng(i).standard_normal(n).astype(np.float32) for i, n in enumerate((9000, 30000))]
+    batch = noisy_batch(signals, "cpu", segment_frames=50)
+    assert batch.pieces == [[0], [1, 2, 3]] and batch.utterance.tolist() == [0, 1, 1, 1]
+    assert batch.join(batch.power, 1).shape == (30000 // 256 + 1, 513)
+    with pytest.raises(ValueError, match="noisy signal 1"):
+        noisy_batch([signals[0], np.zeros(100)], "cpu")
+
+
+def test_und_checkpoint_round_trip_and_mode_errors(tmp_path, prior):
+    signals = [mix_at_snr(speech_like(2.0, seed=s), colored_noise(2.0, "pink", seed=s), 5.0)[0] for s in range(3)]
+    power = noisy_batch(signals, "cpu", 50).power
+    out = tmp_path / "lv.pt"
+    trained, history = train_noise(prior, "lv", power[1:], power[:1], out, epochs=2, progress=False)
+    assert history.epochs == 2
+    loaded = load_noise_model(out, prior)
+    for a, b in zip(trained.noise.state_dict().values(), loaded.noise.state_dict().values()):
+        torch.testing.assert_close(a, b)
+    result = enhance(signals[:1], prior, mode="und", noise_checkpoint=out)
+    assert result.iterations == 0 and np.isfinite(result.signals[0]).all()
+    with pytest.raises(ValueError, match="holds a lv noise model, not no"):
+        load_noise_model(out, prior, "no")
+    with pytest.raises(ValueError, match="--noise-ckpt"):
+        enhance(signals[:1], prior, mode="unda")
+    with pytest.raises(ValueError, match="una"):
+        enhance(signals[:1], prior, noise_model="nmf", mode="und", noise_checkpoint=out)
+
+
+def test_enhance_command_writes_each_file_and_names_bad_input(tmp_path, capsys):
+    folder = tmp_path / "noisy"
+    folder.mkdir()
+    for s in range(2):
+        noisy, _ = mix_at_snr(speech_like(1.5, seed=s), colored_noise(1.5, "white", seed=s), 5.0)
+        sf.write(folder / f"utt{s}.wav", noisy, 16000)
+    assert main(["enhance", str(folder), "--out", str(tmp_path / "enh"), "--iterations", "3", "--noise-model", "nmf",
+                 "--no-progress"]) == 0
+    for s in range(2):
+        estimate, rate = sf.read(tmp_path / "enh" / f"utt{s}.wav")
+        assert rate == 16000 and len(estimate) == 24000
+    assert "real-time factor" in capsys.readouterr().out
+    sf.write(tmp_path / "silent.wav", np.zeros(16000), 16000)
+    assert main(["enhance", str(tmp_path / "silent.wav"), "--out", str(tmp_path / "x.wav")]) == 2
+    assert "silent.wav" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("noise_model", ["lv", "no", "nolv", "nmf"])
+def test_una_runs_on_every_device(noise_model, device, prior):
+    noisy, _ = mix_at_snr(speech_like(1.0, seed=0), colored_noise(1.0, "white", seed=1), 0.0)
+    result = enhance([noisy, noisy[:8000]], prior, noise_model=noise_model, iterations=4, tol=-np.inf, device=device)
+    assert result.iterations == 4 and all(np.isfinite(s).all() for s in result.signals)
+    assert all(((m >= 0) & (m <= 1)).all() for m in result.masks)
+    assert [len(s) for s in result.signals] == [16000, 8000]
