@@ -73,6 +73,9 @@ def cmd_demo(args) -> int:
     imputed = summary["imputation"]["rmse_b_from_a"]
     print(f"  multimodal VRNN: sensor b imputed from sensor a, RMSE {imputed['mvrnn']:.3f} (b's own prior "
           f"{imputed['unimodal']:.3f})")
+    enh = summary["enhancement"]
+    print(f"  unsupervised enhancement (U-NA, LV): SI-SDR {enh['noisy']['si_sdr']:.2f} -> "
+          f"{enh['enhanced']['si_sdr']:.2f} dB, PESQ-WB {enh['noisy']['pesq']:.2f} -> {enh['enhanced']['pesq']:.2f}")
     return 0
 
 

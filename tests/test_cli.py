@@ -106,8 +106,10 @@ def test_demo_recovers_the_mixture_and_writes_its_figures(tmp_path, capsys):
     assert fusion["attention_on_sharp_failing"] < fusion["attention_on_sharp_working"] - 0.2
     imputed = summary["imputation"]["rmse_b_from_a"]
     assert imputed["mvrnn"] < 0.6 * imputed["unimodal"]  # the shared latent carries b's shared cause from a
+    enhancement = summary["enhancement"]
+    assert enhancement["enhanced"]["si_sdr"] > enhancement["noisy"]["si_sdr"] + 5  # U-NA, no clean speech seen
     for name in ("trajectories", "tracking_window", "mixdvae_tracking", "audio_spectrograms", "gmm_fit",
-                 "gmm_elbo", "fusion_attention", "mvrnn_imputation"):
+                 "gmm_elbo", "fusion_attention", "mvrnn_imputation", "enhancement_spectrograms"):
         assert (tmp_path / f"{name}.png").stat().st_size > 10_000
 
 
