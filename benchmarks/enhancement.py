@@ -160,6 +160,8 @@ def main(args) -> None:
             rows.append({"set": set_name, "method": label, "iterations": iterations, "rtf": rtf,
                          **scores(cleans, estimates, args.workers)})
             print(rows[-1], flush=True)
+            if args.json:  # after every row: an interrupted run keeps what it measured
+                Path(args.json).write_text(json.dumps({**report, "rows": rows}, indent=2))
         if args.torch_reference:
             batch = noisy_batch([it.noisy for it in items], device)
             iterations = 50
