@@ -126,7 +126,8 @@ def main(args) -> None:
         return
     checkpoints = {}
     if not args.skip_und:
-        corpus = [it.noisy for seed in range(3) for it in noisy_speech_set(args.data, "train", all_snrs, seed=10 + seed)]
+        corpus = [it.noisy for seed in range(3)
+                  for it in noisy_speech_set(args.data, "train", all_snrs, seed=10 + seed)]
         n_val = len(corpus) // 10
         train, val = segments_of(corpus[n_val:], 100, 50), segments_of(corpus[:n_val], 100)
         folder = Path(tempfile.mkdtemp())
@@ -154,7 +155,8 @@ def main(args) -> None:
             kwargs = {"noise_model": nm, "mode": mode, "floor_quantile": settings[nm]["floor_quantile"],
                       "noise_checkpoint": checkpoints.get(nm)}
             if mode == "una":
-                kwargs.update(iterations=settings[nm]["iterations"], tol=-np.inf if settings[nm]["iterations"] else 1e-3)
+                fixed = settings[nm]["iterations"] is not None  # a swept count runs in full, else early stop
+                kwargs.update(iterations=settings[nm]["iterations"], tol=-np.inf if fixed else 1e-3)
             estimates, rtf, iterations = run(items, prior, device, **kwargs)
             label = "RVAE-VEM (NMF)" if nm == "nmf" else f"{nm.upper()} {MODE_NAMES[mode]}"
             rows.append({"set": set_name, "method": label, "iterations": iterations, "rtf": rtf,
@@ -175,7 +177,7 @@ def main(args) -> None:
     report["rows"] = rows
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=2))
-    print(f"\n| set | method | SI-SDR | PESQ wb | ESTOI | iterations | RTF |\n|---|---|---|---|---|---|---|")
+    print("\n| set | method | SI-SDR | PESQ wb | ESTOI | iterations | RTF |\n|---|---|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['set']} | {r['method']} | {r['si_sdr']:.2f} | {r['pesq']:.2f} | {r['estoi']:.3f} | "
               f"{r.get('iterations', '')} | {r['rtf']:.3f} |" if "rtf" in r else

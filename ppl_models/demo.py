@@ -7,8 +7,8 @@ mixture (the smallest assignment model) by SVI, checking it recovers the true cl
 small DVAE priors (an SRNN on trajectories, an RVAE on speech-like audio) and shows what they generate and
 resynthesise, and finally fuses three synthetic sensors with an attention mixture whose gate learns to leave
 the one that fails, imputes a hidden sensor with the MVRNN, and denoises a noisy utterance without ever
-seeing clean/noisy pairs (U-NA with the shipped RVAE speech prior). Figures, audio, checkpoints and ``summary.json`` go to the output folder. It grows as systems
-land and stays under five minutes on two CPU cores.
+seeing clean/noisy pairs (U-NA with the shipped RVAE speech prior). Figures, audio, checkpoints and
+``summary.json`` go to the output folder. It grows as systems land and stays under five minutes on two CPU cores.
 """
 
 from __future__ import annotations
