@@ -30,7 +30,7 @@ import torch
 from ppl_models.data.noisy_speech import SNR_SETS, noisy_speech_set
 from ppl_models.data.spectrogram_dataset import segments_of
 from ppl_models.dvae.train import load_prior
-from ppl_models.enhancement.enhance import enhance, noisy_batch, train_noise
+from ppl_models.enhancement.enhance import enhance, noisy_batch, real_time_factor, train_noise
 from ppl_models.enhancement.noise_models import NoiseVariance
 from ppl_models.infer import resolve_device
 from ppl_models.metrics.audio import estoi, pesq_score, si_sdr
@@ -58,7 +58,7 @@ def run(items, prior, device, **kwargs) -> tuple[list[np.ndarray], float, int]:
     """Enhance the utterances of ``items`` as one batch: (estimates, real-time factor, iterations)."""
     signals = [it.noisy for it in items]
     result = enhance(signals, prior, device=device, **kwargs)
-    return result.signals, result.seconds / (sum(map(len, signals)) / 16000), result.iterations
+    return result.signals, real_time_factor(result, signals), result.iterations
 
 
 def sweep(items, prior, device, workers) -> dict:

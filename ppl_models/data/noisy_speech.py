@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from ppl_models.data.audio import list_audio_files, load_audio
-from ppl_models.data.speech_activity import SPEAKER_DIRS, SPEECH_DIR, noise_recordings
+from ppl_models.data.speech_activity import SPEAKER_DIRS, SPEECH_DIR, audible_stretch, noise_recordings
 from ppl_models.data.synthetic.mixtures import mix_at_snr
 
 SNR_SETS = {"qut": (-5.0, 0.0, 5.0), "dmd": (2.5, 7.5, 12.5, 17.5)}
@@ -32,15 +32,6 @@ class NoisyUtterance:
     noisy: np.ndarray
     snr_db: float
     noise_file: str
-
-
-def _stretch(rng: np.random.Generator, noise: np.ndarray, n: int) -> np.ndarray:
-    """n samples of ``noise`` from a random offset (wrapping around), redrawn while the stretch is silent."""
-    for _ in range(100):
-        piece = np.take(noise, np.arange(n) + rng.integers(len(noise)), mode="wrap")
-        if np.mean(piece.astype(np.float64) ** 2) > 1e-6:
-            return piece
-    raise ValueError("a noise recording is silent everywhere")
 
 
 def noisy_speech_set(data_root: str | os.PathLike, split: str = "test", snrs=SNR_SETS["qut"],
@@ -63,7 +54,7 @@ def noisy_speech_set(data_root: str | os.PathLike, split: str = "test", snrs=SNR
         clean = load_audio(path)
         k = int(rng.integers(len(noises)))
         snr = snrs[i % len(snrs)] if split == "test" else float(rng.choice(snrs))
-        noisy, _ = mix_at_snr(clean, _stretch(rng, noises[k], len(clean)), snr)
+        noisy, _ = mix_at_snr(clean, audible_stretch(rng, noises[k], len(clean)), snr)
         noise_name = Path(names[k]).stem
         out.append(NoisyUtterance(f"{path.stem}_{noise_name}_{snr:+g}dB", clean, noisy.astype(np.float32), snr,
                                   names[k]))

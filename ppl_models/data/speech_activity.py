@@ -185,6 +185,15 @@ def clean_sequences(rng: np.random.Generator, by_speaker: dict[str, list[Utteran
     return np.stack(audio), np.stack(thr).astype(np.float32), np.array(who)
 
 
+def audible_stretch(rng: np.random.Generator, noise: np.ndarray, n: int) -> np.ndarray:
+    """n samples of ``noise`` from a random offset, redrawn while the stretch is silent (sparse clips)."""
+    for _ in range(100):
+        piece = _take(rng, noise, n)
+        if np.mean(piece.astype(np.float64) ** 2) >= 1e-6:
+            return piece
+    raise ValueError("a noise recording is silent everywhere")
+
+
 def _take(rng: np.random.Generator, x: np.ndarray, n: int) -> np.ndarray:
     """n samples of ``x`` from a random offset, wrapping around."""
     return np.take(x, np.arange(n) + rng.integers(len(x)), mode="wrap")
@@ -222,9 +231,7 @@ def draw_noises(rng: np.random.Generator, root: Path, split: str, noise: str, wh
     files, banks = noise_recordings(root, split, noise)
     picks = rng.integers(len(banks), size=len(who))
     for i, k in enumerate(picks):
-        out[i] = _take(rng, banks[k], length)
-        while np.mean(out[i].astype(np.float64) ** 2) < 1e-6:  # a silent stretch of a sparse clip: draw again
-            out[i] = _take(rng, banks[k], length)
+        out[i] = audible_stretch(rng, banks[k], length)
     return out, [files[k] for k in picks], files
 
 

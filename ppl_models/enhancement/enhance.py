@@ -32,7 +32,7 @@ from ppl_models.data.stft import istft, stft
 from ppl_models.enhancement.model import NoisySpeech
 from ppl_models.enhancement.nmf_noise import NMFNoise
 from ppl_models.enhancement.noise_models import NOISE_MODELS, NoiseVariance
-from ppl_models.infer import load_checkpoint, train_svi
+from ppl_models.infer import CheckpointError, load_checkpoint, train_svi
 from ppl_models.infer.svi import make_optimizer
 
 MODES = ("una", "und", "unda")
@@ -116,7 +116,7 @@ def fit(system: NoisySpeech, power: torch.Tensor, mask: torch.Tensor | None, ite
     NMF noise (RVAE-VEM): the first ``nmf_warmup`` steps fit the encoder with the noise held at its floor,
     then each step is followed by the multiplicative M-step on ``nmf_samples`` guide samples. Started at
     once, the M-step is faster than the encoder: a rank-8 NMF with per-frame activations soaks up the speech
-    and the gain collapses (measured: 5 dB in, below 0 dB out). There is no early stop: the ELBO keeps
+    and the gain collapses. There is no early stop: the ELBO keeps
     improving while the NMF takes more of the speech, so the step count is the regulariser."""
     bins = float(mask.sum() * power.shape[-1]) if mask is not None else float(power.numel())
     svi = SVI(system.model, system.guide, Adam({"lr": lr}), loss=Trace_ELBO())
@@ -205,7 +205,11 @@ def load_noise_model(path: str | Path, prior, noise_model: str | None = None) ->
     if noise_model is not None and noise_model != kind:
         raise ValueError(f"{path}: holds a {kind} noise model, not {noise_model} (--noise-model)")
     system = NoisySpeech(prior, NoiseVariance(kind, prior.x_dim, prior.z_dim))
-    load_checkpoint(path, name="noise-model", modules={"noise": system.noise, "encoder": system.encoder})
+    for key, module in (("noise", system.noise), ("encoder", system.encoder)):
+        try:
+            module.load_state_dict(state["modules"][key])
+        except (KeyError, RuntimeError) as err:
+            raise CheckpointError(f"{path}: module {key!r} does not fit this prior: {err}") from None
     return system
 
 

@@ -89,18 +89,20 @@ class NoisySpeech(nn.Module):
                 likelihood = likelihood.mask(mask[..., None])
             pyro.sample("x", likelihood.to_event(2), obs=x)
 
+    def posterior(self, x: torch.Tensor):
+        """q(z | x): the encoder's latent sequence distribution for noisy powers x (B, T, F)."""
+        B, T, _ = x.shape
+        return self.encoder.latent(self.encoder.guide_latent(x, self.encoder._context(x)), B, T, x.device)
+
     def guide(self, x: torch.Tensor, mask: torch.Tensor | None = None, learn_gain: bool = True):
         pyro.module("encoder", self.encoder)
-        B, T, _ = x.shape
-        with pyro.plate("utterances", B, device=x.device):
-            pyro.sample("z", self.encoder.latent(self.encoder.guide_latent(x, self.encoder._context(x)), B, T,
-                                                 x.device))
+        with pyro.plate("utterances", x.shape[0], device=x.device):
+            pyro.sample("z", self.posterior(x))
 
     # ----------------------------------------------------------------------------------------- estimate
     def sample_latents(self, x: torch.Tensor) -> torch.Tensor:
         """z ~ q(z | x), (B, T, z_dim)."""
-        B, T, _ = x.shape
-        return self.encoder.latent(self.encoder.guide_latent(x, self.encoder._context(x)), B, T, x.device).sample()
+        return self.posterior(x).sample()
 
     @torch.no_grad()
     def wiener_mask(self, x: torch.Tensor, num_samples: int = 8, learn_gain: bool = True) -> torch.Tensor:
