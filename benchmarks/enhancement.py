@@ -125,13 +125,13 @@ def main(args) -> None:
         Path(args.json).write_text(json.dumps(report, indent=2))
         return
     checkpoints = {}
-    if not args.skip_und:
+    if not args.skip_und and {"und", "unda"} & set(args.modes):
         corpus = [it.noisy for seed in range(3)
                   for it in noisy_speech_set(args.data, "train", all_snrs, seed=10 + seed)]
         n_val = len(corpus) // 10
         train, val = segments_of(corpus[n_val:], 100, 50), segments_of(corpus[:n_val], 100)
         folder = Path(tempfile.mkdtemp())
-        for nm in NEURAL:
+        for nm in [nm for nm in NEURAL if nm in args.noise_models]:
             start = time.perf_counter()
             _, history = train_noise(prior, nm, train, val, folder / f"{nm}.pt", epochs=args.und_epochs,
                                      batch_size=64, device=device, progress=False,
@@ -151,6 +151,7 @@ def main(args) -> None:
         configs = [(nm, "una") for nm in NEURAL] + [("nmf", "una")]
         if checkpoints:
             configs += [(nm, mode) for nm in NEURAL for mode in ("und", "unda")]
+        configs = [(nm, mode) for nm, mode in configs if nm in args.noise_models and mode in args.modes]
         for nm, mode in configs:
             kwargs = {"noise_model": nm, "mode": mode, "floor_quantile": settings[nm]["floor_quantile"],
                       "noise_checkpoint": checkpoints.get(nm)}
@@ -196,6 +197,10 @@ if __name__ == "__main__":
     parser.add_argument("--sweep-only", action="store_true", help="stop after the sweep (needs --json)")
     parser.add_argument("--settings", help="a --json file of an earlier --sweep: use its settings")
     parser.add_argument("--skip-und", action="store_true", help="no U-ND / U-NDA (no noise-model training)")
+    parser.add_argument("--noise-models", nargs="+", default=list(NEURAL) + ["nmf"], choices=list(NEURAL) + ["nmf"],
+                        help="rows to measure (default: all)")
+    parser.add_argument("--modes", nargs="+", default=list(MODE_NAMES), choices=list(MODE_NAMES),
+                        help="training configurations to measure (default: all)")
     parser.add_argument("--und-epochs", type=int, default=60)
     parser.add_argument("--torch-reference", action="store_true", help="time LV U-NA in plain PyTorch too")
     parser.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 2) - 1),
