@@ -1,5 +1,5 @@
 """Sensor-fusion table in the shape of Guo 2019, Table 1: every single-sensor expert, the concatenation
-baseline and each attention mixture with and without co-learning, on each test condition (accuracy, F1),
+baseline and each attention mixture with and without co-learning and stacking, on each test condition (accuracy, F1),
 plus how much attention the mixture gives a sensor while it fails against while it works.
 
 Each condition is a folder written by ``ppl-models export-fusion`` (train.npz, test.npz with the test's
@@ -23,7 +23,6 @@ from pathlib import Path
 
 import numpy as np
 import pyro
-import torch
 
 from ppl_models.data.fusion_files import load_fusion
 from ppl_models.infer import resolve_device
@@ -33,8 +32,8 @@ from ppl_models.plots import plot_fusion
 MIXTURES = ["cam", "mam", "ram", "mme"]
 
 
-def model_rows(names: list[str], colearn: float) -> list[tuple[str, str, dict]]:
-    """(row label, model name, build options) of the table."""
+def model_rows(names: list[str], colearn: float, stack: float) -> list[tuple[str, str, dict]]:
+    """(row label, model name, options: build_model's, and ``stack`` for fit) of the table."""
     rows = []
     for encoder in ("frame", "recurrent"):  # baselines with the memory of cam and of mam
         rows += [(f"expert {n} ({encoder})", f"expert:{n}", {"encoder": encoder}) for n in names]
@@ -43,6 +42,7 @@ def model_rows(names: list[str], colearn: float) -> list[tuple[str, str, dict]]:
         rows.append((m, m, {}))
         if m != "mme":
             rows.append((f"{m} + co-learning", m, {"colearn": colearn}))
+            rows.append((f"{m} + stacking", m, {"stack": stack}))
     rows.append(("cam, kappa = 0 (pure likelihood)", "cam", {"expert_weight": 0.0}))
     return rows
 
@@ -65,14 +65,18 @@ def run_condition(folder: str, args, device) -> list[dict]:
     print(f"\n{condition}: train {train.shape}, test {test.shape}, sensors {train.names}, "
           f"label rate {test.y.mean():.2f}", flush=True)
     results = []
-    for label, name, options in model_rows(train.names, args.colearn):
+    for label, name, options in model_rows(train.names, args.colearn, args.stack):
+        if args.rows and label not in args.rows:
+            continue
+        options = dict(options)
+        stack = options.pop("stack", 0.0)
         scores, contrasts, seconds = [], [], []
         for seed in args.seeds:
             pyro.clear_param_store()
             pyro.set_rng_seed(seed)
             model = build_model(name, train, hidden=args.hidden, **options)
             start = time.perf_counter()
-            fit(model, train, epochs=args.epochs, device=device, seed=seed, progress=False)
+            fit(model, train, epochs=args.epochs, device=device, seed=seed, progress=False, stack=stack)
             seconds.append(time.perf_counter() - start)
             p, attention = predict(model, test, device)
             scores.append(binary_scores(test.y, p))
@@ -102,6 +106,8 @@ def main(argv=None):
     parser.add_argument("--epochs", type=int, default=60)
     parser.add_argument("--hidden", type=int, default=32)
     parser.add_argument("--colearn", type=float, default=0.01, help="co-learning weight of the + co-learning rows")
+    parser.add_argument("--stack", type=float, default=0.3, help="gate share of the + stacking rows")
+    parser.add_argument("--rows", nargs="+", help="measure only these row labels, e.g. 'mam' 'mam + stacking'")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--json", help="write the rows here")
     parser.add_argument("--figures", help="folder for the attention figures (cam and mme, first seed)")

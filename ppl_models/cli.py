@@ -467,7 +467,8 @@ def cmd_fuse(args) -> int:
     pyro.set_rng_seed(args.seed)
     model = build_model(args.model, train, hidden=args.hidden, colearn=args.colearn, expert_weight=args.expert_weight,
                         encoder=args.encoder)
-    fit(model, train, epochs=args.epochs, device=device, seed=args.seed, progress=not args.no_progress)
+    fit(model, train, epochs=args.epochs, device=device, seed=args.seed, progress=not args.no_progress,
+        stack=args.stack)
     p, attention = predict(model, test, device)
     save_fusion(args.out, p=p.astype(np.float32), attention=attention.astype(np.float32),
                 sensors=np.array(test.names))
@@ -657,6 +658,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--encoder", choices=["frame", "recurrent", "conv"],
                    help="memory of the concat and expert:NAME baselines, to match mam (recurrent) or ram (conv) "
                         "(default: frame)")
+    p.add_argument("--stack", type=float, default=0.0, metavar="SHARE",
+                   help="stacked fitting (cam, mam, ram): train the experts on the other sequences, then refit the "
+                        "gate alone on this share of the training sequences, which the experts never saw, so the "
+                        "attention follows each expert's held-out accuracy, e.g. 0.3 (default: 0, off)")
     _train_and_write(p, "p, attention")
     p.set_defaults(func=cmd_fuse)
 

@@ -11,6 +11,7 @@ import pytest
 import torch
 from pyro.infer import Trace_ELBO, TraceEnum_ELBO
 
+from ppl_models.data.fusion_files import FusionData
 from ppl_models.data.synthetic.fusion import synthetic_fusion
 from ppl_models.multimodal.attention import AttentionMixture, expert_likelihood
 from ppl_models.multimodal.fusion import binary_scores, build_model, fit, predict, to_tensors
@@ -136,6 +137,49 @@ def test_gate_leaves_a_failing_sensor_and_fusion_beats_every_sensor():
     assert on_failure < otherwise - 0.2, (on_failure, otherwise)
     best_single = max(v for k, v in scores.items() if k.startswith("expert:"))
     assert scores["cam"] > best_single + 0.03, scores
+
+
+def overfitting_sensor_data(num_sequences: int, seed: int, frames: int = 20) -> FusionData:
+    """An honest sensor (y plus noise, about 80 % accurate alone) and 64-D noise that a frame-wise expert can
+    memorise on a small training set: in-sample it looks perfect, on new data it is a coin toss."""
+    rng = np.random.default_rng(seed)
+    y = (rng.random((num_sequences, frames)) < 0.5).astype(np.float32)
+    honest = ((2 * y - 1) * 0.85)[..., None] + rng.standard_normal((num_sequences, frames, 1))
+    noise = rng.standard_normal((num_sequences, frames, 64))
+    return FusionData({"honest": honest.astype(np.float32), "noise": noise.astype(np.float32)}, y)
+
+
+def test_the_gate_stage_of_stacking_moves_the_gate_only():
+    pyro.set_rng_seed(0)
+    data = overfitting_sensor_data(8, 0)
+    model = build_model("cam", data, hidden=8)
+    experts_before = {k: v.clone() for k, v in model.experts.state_dict().items()}
+    gate_before = {k: v.clone() for k, v in model.gate.state_dict().items()}
+    model.experts_frozen = True
+    fit(model, data, epochs=5, patience=None, progress=False)
+    assert all(torch.equal(v, experts_before[k]) for k, v in model.experts.state_dict().items())
+    assert not all(torch.equal(v, gate_before[k]) for k, v in model.gate.state_dict().items())
+    with pytest.raises(ValueError, match="needs an attention mixture with a gate"):
+        fit(build_model("expert:honest", data), data, stack=0.3)
+
+
+@pytest.mark.slow
+def test_stacking_stops_the_gate_trusting_an_overfitted_expert():
+    """Fitted on the experts' own training data, the gate trusts the memorised noise expert (perfect there);
+    refitted on sequences the experts never saw, it learns that expert is a coin toss and moves to the honest
+    sensor: test accuracy rises from chance towards the honest sensor's ~80 %."""
+    train, test = overfitting_sensor_data(24, 0), overfitting_sensor_data(64, 1)
+    results = {}
+    for stack in (0.0, 0.3):
+        pyro.clear_param_store()
+        pyro.set_rng_seed(0)
+        model = build_model("cam", train)
+        fit(model, train, epochs=300, patience=None, progress=False, stack=stack)
+        p, attention = predict(model, test)
+        results[stack] = binary_scores(test.y, p)["accuracy"], attention[..., 1].mean()
+    (plain, plain_noise_weight), (stacked, stacked_noise_weight) = results[0.0], results[0.3]
+    assert plain < 0.6 and plain_noise_weight > 0.8, results  # the trap is real
+    assert stacked > plain + 0.1 and stacked_noise_weight < plain_noise_weight - 0.3, results
 
 
 def test_binary_scores_by_hand():

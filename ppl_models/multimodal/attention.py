@@ -99,6 +99,7 @@ class AttentionMixture(nn.Module):
             raise ValueError(f"colearn_units must be in 1..hidden={hidden}, got {colearn_units}")
         self.register_buffer("colearn", torch.tensor([float(weights.get(n, 0.0)) for n in self.sensor_names]))
         self.colearn_units, self.expert_weight = colearn_units, expert_weight
+        self.experts_frozen = False  # set by stacked fitting (multimodal.fusion.fit): only the gate learns
 
     @staticmethod
     def _experts_of(variant: str, sensors: dict[str, int]) -> tuple[str, list[list[str]]]:
@@ -126,6 +127,8 @@ class AttentionMixture(nn.Module):
     def forward(self, xs: tuple[torch.Tensor, ...]):
         """(gate log-weights (N, T, E), expert outputs (N, T, E, 1|2), expert hidden units (N, T, E, H))."""
         hidden, params = self.expert_outputs(xs)
+        if self.experts_frozen:  # no gradient reaches the experts; the penalties on them become constants
+            hidden, params = hidden.detach(), params.detach()
         N, T = xs[0].shape[:2]
         if self.gate is None:
             log_w = xs[0].new_zeros(N, T, 1)

@@ -36,11 +36,37 @@ def to_tensors(data: FusionData, device="cpu") -> tuple[tuple[torch.Tensor, ...]
 
 
 def fit(model, train: FusionData, epochs: int = 60, batch_size: int = 32, lr: float = 3e-3, device="cpu",
-        patience: int | None = 10, seed: int = 0, progress: bool = True) -> History:
-    """Maximise log p(y | x) over ``train`` by SVI, early-stopping on a held-out tenth of the sequences."""
+        patience: int | None = 10, seed: int = 0, progress: bool = True, stack: float = 0.0) -> History:
+    """Maximise log p(y | x) over ``train`` by SVI, early-stopping on a held-out tenth of the sequences.
+
+    ``stack`` > 0 (mixtures with a gate): stacked fitting. The whole model first learns on the other
+    sequences; then, experts frozen, the gate alone is refitted on a random ``stack`` share of the training
+    sequences that the experts never saw. A gate fitted on the experts' own training data learns how good they
+    are *there*; an expert that overfits (say audio under noise) looks more reliable than it is on new data.
+    Refitting the gate on held-out sequences makes the attention follow each expert's held-out accuracy
+    (Wolpert's stacked generalisation, 1992). Returns the gate stage's history.
+    """
     if train.y is None:
         raise ValueError("training data needs labels 'y'")
+    if not 0 <= stack < 1:
+        raise ValueError(f"stack must be in [0, 1), got {stack}")
+    if stack and (not isinstance(model, AttentionMixture) or model.gate is None):
+        raise ValueError("stack needs an attention mixture with a gate (cam, mam, ram)")
     model.to(device)
+    if stack:
+        order = np.random.default_rng(seed + 1).permutation(train.shape[0])
+        n_gate = max(1, round(stack * train.shape[0]))
+        _fit_svi(model, train.subset(order[n_gate:]), epochs, batch_size, lr, device, patience, seed, progress)
+        model.experts_frozen = True
+        try:
+            return _fit_svi(model, train.subset(order[:n_gate]), epochs, batch_size, lr, device, patience, seed,
+                            progress)
+        finally:
+            model.experts_frozen = False
+    return _fit_svi(model, train, epochs, batch_size, lr, device, patience, seed, progress)
+
+
+def _fit_svi(model, train: FusionData, epochs, batch_size, lr, device, patience, seed, progress) -> History:
     fit_part, val_part = train.hold_out(seed, patience is not None)
     xs, y = to_tensors(fit_part, device)
 
