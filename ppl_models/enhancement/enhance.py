@@ -212,7 +212,3 @@ def load_noise_model(path: str | Path, prior, noise_model: str | None = None) ->
             raise CheckpointError(f"{path}: module {key!r} does not fit this prior: {err}") from None
     return system
 
-
-def real_time_factor(result: Enhancement, signals: list[np.ndarray], sample_rate: int = 16000) -> float:
-    """Seconds of compute per second of audio."""
-    return result.seconds / (sum(len(s) for s in signals) / sample_rate) if signals else math.nan
