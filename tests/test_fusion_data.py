@@ -264,3 +264,22 @@ def test_nan_frames_and_masks_become_one_mask_and_zeros(tmp_path):
     np.savez(path, x_a=a, mask_a=np.ones((1, 3)))
     with pytest.raises(ValueError, match=r"gaps.npz: mask_a has shape \(1, 3\), expected"):
         load_fusion(path)
+
+
+def test_groups_survive_the_file_and_held_out_splits_keep_them_whole(tmp_path, sad):
+    from ppl_models.data.fusion_files import FusionData, load_fusion, save_fusion
+    data, meta = sad[("train", "environment")]
+    assert [meta["speakers"][g] for g in data.groups] == list(meta["speaker"])  # one group per speaker
+    save_fusion(tmp_path / "g.npz", data)
+    again = load_fusion(tmp_path / "g.npz")
+    np.testing.assert_array_equal(again.groups, data.groups)
+    for seed in range(5):
+        rest, part = again.split(0.3, seed)
+        assert not set(rest.groups) & set(part.groups) and len(rest.groups) + len(part.groups) == data.shape[0]
+        assert part.shape[0] > 0 and rest.shape[0] > 0
+    x = np.zeros((3, 4, 1), np.float32)
+    with pytest.raises(ValueError, match="cannot split 1 group"):
+        FusionData({"a": x}, groups=np.zeros(3, int)).split(0.5, 0)
+    np.savez(tmp_path / "bad.npz", x_a=x, group=np.zeros(2, int))
+    with pytest.raises(ValueError, match=r"bad.npz: group must be integers of shape \(N,\) = \(3,\)"):
+        load_fusion(tmp_path / "bad.npz")

@@ -3,6 +3,9 @@
     x_<name>     (N, T, D_name) float32   one array per sensor (any number of sensors, any widths)
     mask_<name>  (N, T)         {0, 1}    optional: 1 where sensor ``name`` was observed in that frame
     y            (N, T)         {0, 1}    the label of every frame (fusion; optional for prediction-only files)
+    group        (N,)           int       optional: the recording (speaker, patient) each sequence comes from;
+                                          held-out splits then keep a group whole, so that they measure
+                                          generalisation to new recordings, not to new cuts of the same ones
 
 Missing frames: a frame of ``x_<name>`` holding NaN is missing (its mask is 0, whatever ``mask_<name>`` says)
 and is stored as zeros in memory, so that no NaN reaches a network; values under mask 0 are never read.
@@ -28,6 +31,7 @@ class FusionData:
     sensors: dict[str, np.ndarray]  # name -> (N, T, D_name) float32, names in sorted order
     y: np.ndarray | None = None  # (N, T) float32 in {0, 1}
     masks: dict[str, np.ndarray] | None = None  # name -> (N, T) float32, 1 = observed; None = all observed
+    groups: np.ndarray | None = None  # (N,) int: the recording each sequence comes from; None = all distinct
 
     def mask(self, name: str) -> np.ndarray:
         """(N, T) float32 observation mask of sensor ``name`` (ones where the file gives none)."""
@@ -52,16 +56,25 @@ class FusionData:
     def hold_out(self, seed: int, hold: bool = True) -> tuple["FusionData", "FusionData | None"]:
         """(the rest, a random tenth of the sequences) for early stopping; (self, None) when ``hold`` is False
         or there are fewer than 10 sequences."""
-        n = self.shape[0]
-        if not hold or n < 10:
+        if not hold or self.shape[0] < 10:
             return self, None
-        order = np.random.default_rng(seed).permutation(n)
-        return self.subset(order[n // 10:]), self.subset(order[:n // 10])
+        return self.split(0.1, seed)
+
+    def split(self, share: float, seed: int) -> tuple["FusionData", "FusionData"]:
+        """(the rest, a random ``share`` of the sequences), drawn by whole groups when the file has them."""
+        groups = np.arange(self.shape[0]) if self.groups is None else self.groups
+        names = np.unique(groups)
+        if len(names) < 2:
+            raise ValueError(f"cannot split {len(names)} group(s) into two parts")
+        order = np.random.default_rng(seed).permutation(names)
+        taken = np.isin(groups, order[:min(len(names) - 1, max(1, round(share * len(names))))])
+        return self.subset(~taken), self.subset(taken)
 
     def subset(self, index) -> "FusionData":
         """The sequences ``index`` (a slice, an index array or a boolean mask)."""
         return FusionData({k: v[index] for k, v in self.sensors.items()}, None if self.y is None else self.y[index],
-                          None if self.masks is None else {k: v[index] for k, v in self.masks.items()})
+                          None if self.masks is None else {k: v[index] for k, v in self.masks.items()},
+                          None if self.groups is None else self.groups[index])
 
 
 def check_fusion(data: FusionData, source: str = "data") -> FusionData:
@@ -99,7 +112,13 @@ def check_fusion(data: FusionData, source: str = "data") -> FusionData:
         if not np.isin(y, (0, 1)).all():
             raise ValueError(f"{source}: y must hold labels 0 or 1, found {np.unique(y)[:5]}")
         y = y.astype(np.float32)
-    return FusionData(sensors, y, None if all(m.all() for m in masks.values()) else masks)
+    groups = data.groups
+    if groups is not None:
+        groups = np.asarray(groups)
+        if groups.shape != shape[:1] or not np.issubdtype(groups.dtype, np.integer):
+            raise ValueError(f"{source}: group must be integers of shape (N,) = ({shape[0]},), got {groups.dtype} "
+                             f"{groups.shape}")
+    return FusionData(sensors, y, None if all(m.all() for m in masks.values()) else masks, groups)
 
 
 def load_fusion(path: str | os.PathLike, require_labels: bool = False) -> FusionData:
@@ -116,7 +135,7 @@ def load_fusion(path: str | os.PathLike, require_labels: bool = False) -> Fusion
     masks = {k[5:]: v for k, v in arrays.items() if k.startswith("mask_") and len(k) > 5}
     if require_labels and "y" not in arrays:
         raise ValueError(f"{path}: no 'y' array of labels (N, T), needed here")
-    return check_fusion(FusionData(sensors, arrays.get("y"), masks or None), str(path))
+    return check_fusion(FusionData(sensors, arrays.get("y"), masks or None, arrays.get("group")), str(path))
 
 
 def save_fusion(path: str | os.PathLike, data: FusionData | None = None, **extra: np.ndarray) -> Path:
@@ -130,6 +149,8 @@ def save_fusion(path: str | os.PathLike, data: FusionData | None = None, **extra
             arrays.update({f"mask_{k}": v for k, v in data.masks.items()})
         if data.y is not None:
             arrays["y"] = data.y
+        if data.groups is not None:
+            arrays["group"] = data.groups
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(suffix=".npz", dir=path.parent)
     try:

@@ -289,7 +289,8 @@ def build_speech_activity(data_root: str | os.PathLike, split: str = "train", no
     video = mouth_video(np.random.default_rng([seed, split_id, 2]), env)
 
     sensors = {"audio": (mel_db - FEATURE_MEAN_DB) / FEATURE_STD_DB, "image": video["image"], "flow": video["flow"]}
-    data = check_fusion(FusionData(sensors, y), f"speech activity {split}/{noise}")
+    speaker_index = np.searchsorted(sorted(by_speaker), who)  # groups: held-out splits keep a speaker whole
+    data = check_fusion(FusionData(sensors, y, groups=speaker_index), f"speech activity {split}/{noise}")
     meta = {"corrupted_audio": corrupted_audio, **{k: v for k, v in video.items() if k not in sensors},
             "envelope": env, "clean_energy_db": energy.astype(np.float32), "threshold_db": thr, "speaker": who,
             "noise_source": np.array(sources), "snr_db": snr, "speakers": sorted(by_speaker), "noise_files": files}

@@ -41,10 +41,11 @@ def fit(model, train: FusionData, epochs: int = 60, batch_size: int = 32, lr: fl
 
     ``stack`` > 0 (mixtures with a gate): stacked fitting. The whole model first learns on the other
     sequences; then, experts frozen, the gate alone is refitted on a random ``stack`` share of the training
-    sequences that the experts never saw. A gate fitted on the experts' own training data learns how good they
-    are *there*; an expert that overfits (say audio under noise) looks more reliable than it is on new data.
-    Refitting the gate on held-out sequences makes the attention follow each expert's held-out accuracy
-    (Wolpert's stacked generalisation, 1992). Returns the gate stage's history.
+    sequences, which the experts never saw (whole groups, e.g. speakers, when the data has them). A gate
+    fitted on the experts' own training data learns how good they are *there*; an expert that overfits (say
+    audio under noise) looks more reliable than it is on new data. Refitting the gate on held-out sequences
+    makes the attention follow each expert's held-out accuracy (Wolpert's stacked generalisation, 1992).
+    Early stopping also holds out whole groups. Returns the gate stage's history.
     """
     if train.y is None:
         raise ValueError("training data needs labels 'y'")
@@ -54,13 +55,11 @@ def fit(model, train: FusionData, epochs: int = 60, batch_size: int = 32, lr: fl
         raise ValueError("stack needs an attention mixture with a gate (cam, mam, ram)")
     model.to(device)
     if stack:
-        order = np.random.default_rng(seed + 1).permutation(train.shape[0])
-        n_gate = max(1, round(stack * train.shape[0]))
-        _fit_svi(model, train.subset(order[n_gate:]), epochs, batch_size, lr, device, patience, seed, progress)
+        experts_part, gate_part = train.split(stack, seed + 1)
+        _fit_svi(model, experts_part, epochs, batch_size, lr, device, patience, seed, progress)
         model.experts_frozen = True
         try:
-            return _fit_svi(model, train.subset(order[:n_gate]), epochs, batch_size, lr, device, patience, seed,
-                            progress)
+            return _fit_svi(model, gate_part, epochs, batch_size, lr, device, patience, seed, progress)
         finally:
             model.experts_frozen = False
     return _fit_svi(model, train, epochs, batch_size, lr, device, patience, seed, progress)
