@@ -5,19 +5,21 @@ input phase (``ppl_models.dvae.resynthesis``) and scored against the input: RMSE
 PESQ (wide-band, and narrow-band as in the reference table) and ESTOI.
 
     python benchmarks/resynthesis.py --data ../shared/data/speech_librispeech_resemblyzer/test-other \
-        --priors vae=vae.pt,dkf=dkf.pt,vrnn=vrnn.pt,srnn=srnn.pt,rvae=rvae-speech
+        --priors vae=vae.pt,dkf=dkf.pt,vrnn=vrnn.pt,srnn=srnn.pt,rvae=rvae-speech --envelopes 20 40 80
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+from functools import partial
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
 from ppl_models.data.audio import list_audio_files, load_audio
+from ppl_models.data.stft import istft, stft
 from ppl_models.dvae.resynthesis import resynthesize
 from ppl_models.dvae.train import load_prior
 from ppl_models.infer import resolve_device
@@ -26,11 +28,23 @@ from ppl_models.metrics.audio import pesq_score, score
 COLUMNS = ("rmse", "si_sdr", "pesq", "pesq_nb", "estoi")
 
 
-def evaluate(dvae, signals, device) -> dict[str, float]:
+def cepstral_envelope(signal, coefficients: int) -> torch.Tensor:
+    """The input's own spectral envelope, resynthesised with its phase: the log-power spectrum of every frame
+    keeps its first ``coefficients`` cepstral coefficients (quefrencies below coefficients / 16 ms), which
+    removes the harmonics of the voice (quefrency 1/f0, 2.5-10 ms) when coefficients <= 40. A reference for
+    what a prior that learnt the envelope of speech but not its harmonic fine structure would score."""
+    spec = stft(torch.as_tensor(signal, dtype=torch.float32))  # (F, T)
+    cepstrum = torch.fft.irfft(torch.log(spec.abs().square() + 1e-10), dim=0)
+    cepstrum[coefficients:-coefficients] = 0
+    envelope = torch.exp(0.5 * torch.fft.rfft(cepstrum, dim=0).real)
+    return istft(envelope * torch.exp(1j * torch.angle(spec)), length=len(signal))
+
+
+def evaluate(resynthesise, signals) -> dict[str, float]:
     """Mean of each metric over the utterances (PESQ averages skip NaN, i.e. silent estimates)."""
     rows = []
     for signal in signals:
-        estimate = resynthesize(dvae, signal, device).numpy()
+        estimate = resynthesise(signal).numpy()
         rows.append({**score(signal, estimate), "pesq_nb": pesq_score(signal, estimate, mode="nb")})
     return {k: float(np.nanmean([r[k] for r in rows])) for k in COLUMNS}
 
@@ -41,10 +55,12 @@ def main(args):
     if args.limit:
         files = files[:args.limit]
     signals = [load_audio(f) for f in files]
-    priors = dict(item.split("=", 1) for item in args.priors.split(","))
+    priors = dict(item.split("=", 1) for item in args.priors.split(",")) if args.priors else {}
     results = {}
     for name, source in tqdm(priors.items(), desc="priors", disable=not args.progress):
-        results[name] = evaluate(load_prior(source, device), signals, device)
+        results[name] = evaluate(partial(resynthesize, load_prior(source, device), device=device), signals)
+    for k in args.envelopes:
+        results[f"cepstral envelope, {k} coefficients"] = evaluate(partial(cepstral_envelope, coefficients=k), signals)
     print(f"{len(files)} utterances from {args.data}, {sum(map(len, signals)) / 16000:.0f} s, device {device}")
     print("| prior | RMSE | SI-SDR (dB) | PESQ wb | PESQ nb | ESTOI |\n|---|---|---|---|---|---|")
     for name, r in results.items():
@@ -59,7 +75,9 @@ def main(args):
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", required=True, help="folder of clean utterances of speakers unseen in training")
-    p.add_argument("--priors", required=True, help="NAME=CKPT|SHIPPED_NAME, comma-separated")
+    p.add_argument("--priors", help="NAME=CKPT|SHIPPED_NAME, comma-separated")
+    p.add_argument("--envelopes", type=int, nargs="*", default=[], metavar="K",
+                   help="also score each utterance's own cepstral envelope with K coefficients (no prior)")
     p.add_argument("--limit", type=int, default=0, help="score only the first N files (0: all)")
     p.add_argument("--json", help="also write the results to this JSON file")
     p.add_argument("--device", default="cpu")
