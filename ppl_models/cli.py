@@ -641,7 +641,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("fuse", help="sensor fusion: train an attention mixture on TRAIN.npz, predict TEST.npz",
                        description="Frame-wise binary decisions from several sensors with a mixture of per-sensor "
                                    "experts whose expert index is enumerated exactly (Guo 2019, sec. 4). Files: "
-                                   "x_<name> (N, T, D) per sensor and y (N, T) in {0, 1}. Writes p (N, T) = P(y=1) "
+                                   "x_<name> (N, T, D) per sensor, y (N, T) in {0, 1} and optionally group (N,), "
+                                   "the recording of each sequence, kept whole by held-out splits. Writes p (N, T) = P(y=1) "
                                    "and attention (N, T, M), the gate's weights with sensors in sorted name order, "
                                    "and a figure of test sequence 0. Every output at frame t uses inputs up to t.")
     p.add_argument("--train", required=True, help="training file (.npz with labels y)")
