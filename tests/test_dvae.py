@@ -7,7 +7,7 @@ import torch
 from pyro import poutine
 from pyro.infer import SVI, Trace_ELBO
 
-from ppl_models.dvae import MODELS, build_dvae
+from ppl_models.dvae import build_dvae
 from ppl_models.data.synthetic import sample_trajectories
 
 NAMES = ["vae", "dkf", "vrnn", "srnn", "rvae", "rvae-noncausal"]

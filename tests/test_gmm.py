@@ -1,7 +1,6 @@
 """The enumerated Gaussian mixture against brute force: every one of the K^N joint assignments summed."""
 
 import itertools
-import math
 
 import numpy as np
 import pyro

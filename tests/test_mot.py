@@ -31,7 +31,7 @@ def test_malformed_lines_name_file_and_line(tmp_path, line, message):
     path.write_text("1,1,10,10,5,5,1,-1,-1,-1\n\n" + line + "\n")
     with pytest.raises(ValueError, match=message) as info:
         read_mot(path)
-    assert f"bad.txt:3:" in str(info.value)
+    assert "bad.txt:3:" in str(info.value)
 
 
 def test_results_roundtrip_sorted(tmp_path):

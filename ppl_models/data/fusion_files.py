@@ -54,9 +54,9 @@ class FusionData:
         return next(iter(self.sensors.values())).shape[:2]
 
     def hold_out(self, seed: int, hold: bool = True) -> tuple["FusionData", "FusionData | None"]:
-        """(the rest, a random tenth of the sequences) for early stopping; (self, None) when ``hold`` is False
-        or there are fewer than 10 sequences."""
-        if not hold or self.shape[0] < 10:
+        """(the rest, a random tenth of the sequences, or of the groups) for early stopping; (self, None) when
+        ``hold`` is False, or there are fewer than 10 sequences or 2 groups."""
+        if not hold or self.shape[0] < 10 or self.groups is not None and len(np.unique(self.groups)) < 2:
             return self, None
         return self.split(0.1, seed)
 
