@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ppl_models.data.audio import SAMPLE_RATE
 from ppl_models.data.noisy_speech import SNR_SETS, noisy_speech_set
 from ppl_models.data.spectrogram_dataset import segments_of
 from ppl_models.dvae.train import load_prior
@@ -61,7 +62,7 @@ def run(items, prior, device, batch: int | None = None, **kwargs) -> tuple[list[
     batch = batch or len(signals)
     results = [enhance(signals[i:i + batch], prior, device=device, **kwargs) for i in range(0, len(signals), batch)]
     seconds = sum(r.seconds for r in results)
-    return ([e for r in results for e in r.signals], seconds / (sum(map(len, signals)) / 16000),
+    return ([e for r in results for e in r.signals], seconds / (sum(map(len, signals)) / SAMPLE_RATE),
             max(r.iterations for r in results))
 
 
@@ -174,7 +175,7 @@ def main(args) -> None:
             batch = noisy_batch([it.noisy for it in items], device)
             iterations = 50
             pyro_seconds = run(items, prior, device, noise_model="lv", iterations=iterations, tol=-np.inf)[1]
-            pyro_seconds *= sum(len(it.noisy) for it in items) / 16000
+            pyro_seconds *= sum(len(it.noisy) for it in items) / SAMPLE_RATE
             torch_seconds = torch_una(prior, batch.power, batch.mask, iterations)
             report.setdefault("overhead", {})[set_name] = {"iterations": iterations, "pyro_s": pyro_seconds,
                                                            "torch_s": torch_seconds,

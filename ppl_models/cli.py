@@ -644,7 +644,8 @@ def build_parser() -> argparse.ArgumentParser:
                                    "x_<name> (N, T, D) per sensor, y (N, T) in {0, 1} and optionally group (N,), "
                                    "the recording of each sequence, kept whole by held-out splits. Writes p (N, T) = "
                                    "P(y=1) and attention (N, T, M), the gate's weights with sensors in sorted name "
-                                   "order, and a figure of test sequence 0. Every output at frame t uses inputs up to t.")
+                                   "order, and a figure of test sequence 0. Every output at frame t uses inputs up "
+                                   "to t.")
     p.add_argument("--train", required=True, help="training file (.npz with labels y)")
     p.add_argument("--test", required=True, help="file to predict (.npz; scored if it holds y)")
     p.add_argument("--model", default="cam",
