@@ -5,7 +5,7 @@ per sensor m, each chain with its own recurrence.
     x^1_{t-1} ───────> h^1_t ──> z^1_t ──────┐
         │                                    ├──> x^1_t
         └────┐                               │
-             ├──> h^s_t ──> z^s_t ───────────┤
+             ├──> h^s_t ──> z^s_t ───────────┤      (h^s_t feeds both emissions too)
         ┌────┘                               │
         │                                    ├──> x^2_t
     x^2_{t-1} ───────> h^2_t ──> z^2_t ──────┘
@@ -15,9 +15,14 @@ as a^m_t = [o^m_t phi_m(x^m_t), o^m_t], so a missing frame reads as zeros and a 
 
     h^m_t = LSTM_m(h^m_{t-1}, [z^m_{t-1}, a^m_{t-1}])              p(z^m_t | z^m_<t, x^m_<t) = N(prior_m(h^m_t))
     h^s_t = LSTM_s(h^s_{t-1}, [z^s_{t-1}, a^1_{t-1} .. a^M_{t-1}])  p(z^s_t | z^s_<t, x_<t)   = N(prior_s(h^s_t))
-    p(x^m_t | z^m_<=t, z^s_<=t, x^m_<t) = N(dec_m(z^m_t, z^s_t, h^m_t))                                 (eq. 44)
+    p(x^m_t | z^m_<=t, z^s_<=t, x_<t) = N(dec_m(z^m_t, z^s_t, h^s_t))                                  (eq. 44)
 
-(dec_m reads z^s_t; z^s_<t reaches x^m_t through z^s_t's own prior.)
+The emission reads the shared recurrence h^s_t, which summarises z^s_<t and every sensor's past (x^m_<t of
+eq. 44 among them), and the two latents of frame t; z^m_<t reaches it through z^m_t's own prior. The private
+recurrence h^m_t drives only the private prior and encoder. Reading h^m_t in the emission as well (a second
+path from x^m_<t) made imputation worse: when sensor m is missing, h^m_t has read nothing, and a decoder
+trained mostly on observed frames leans on it (benchmarks/RESULTS.md, "Multimodal imputation").
+
 Guide, in the filtering form of eq. 43, each encoder sharing its chain's LSTM with the prior (as in the VRNN):
 
     q(z^m_t | z^m_<t, x^m_<=t) = N(enc_m(h^m_t, a^m_t))      q(z^s_t | z^s_<t, x_<=t) = N(enc_s(h^s_t, a^1_t .. a^M_t))
@@ -33,10 +38,11 @@ latents stay. Inputs are standardised by the caller (see :mod:`~ppl_models.multi
 
 The baselines of the imputation table are settings of this class, not copies of it:
     z_private = 0                  one latent for all sensors: a VRNN on the concatenation (``concat``),
-                                   with emissions dec_m(z^s_t, h^s_t)
+                                   with emissions dec_m(z^s_t, h^s_t): the MVRNN without its private chains
     z_private = 0, guide = "poe"   the same with a product-of-experts guide (multimodal-dmm style):
                                    q(z^s_t) ∝ p(z^s_t | h^s_t) prod_{m observed} N(expert_m(h^s_t, a^m_t))
-    one sensor, z_shared = 0       a unimodal VRNN (``unimodal``)
+    one sensor, z_shared = 0       a unimodal VRNN (``unimodal``), whose emission dec_m(z^m_t, h^m_t) reads the
+                                   private recurrence, there being no shared one
 """
 
 from __future__ import annotations
@@ -133,7 +139,7 @@ class MultimodalVRNN(nn.Module):
                              poe=(frame, len(self.names)) if guide == "poe" else None) if z_shared else None)
         self.private = nn.ModuleDict({m: Chain(z_private, frame, rnn_dim, hidden) for m in self.names}
                                      if z_private else {})
-        dec_in = (z_private + rnn_dim if z_private else 0) + z_shared + (rnn_dim if not z_private else 0)
+        dec_in = z_private + z_shared + rnn_dim  # the latents of frame t and one chain's recurrence
         self.decoders = nn.ModuleDict({m: mlp([dec_in, hidden, 2 * widths[m]]) for m in self.names})
 
     @property
@@ -161,12 +167,13 @@ class MultimodalVRNN(nn.Module):
     def emission(self, z: dict, a: dict) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
         """(loc, scale) of p(x^m_t | .) for every sensor and frame, (B, T, D_m) each."""
         ctx, out = self.contexts(a), {}
-        reads_h_shared = self.shared is not None and not self.z_private  # the single-latent variants
-        h_shared = self.shared.states(z[SHARED], ctx[SHARED]) if reads_h_shared else None
+        h_shared = self.shared.states(z[SHARED], ctx[SHARED]) if self.shared is not None else None
         for m in self.names:
-            parts = [z[m], self.private[m].states(z[m], ctx[m])] if self.z_private else []
-            parts += [z[SHARED]] if self.shared is not None else []
-            parts += [h_shared] if h_shared is not None else []
+            parts = [z[m]] if self.z_private else []
+            if h_shared is not None:
+                parts += [z[SHARED], h_shared]
+            else:  # unimodal: no shared chain, the emission reads the private recurrence
+                parts.append(self.private[m].states(z[m], ctx[m]))
             loc, raw = self.decoders[m](torch.cat(parts, -1)).chunk(2, dim=-1)
             out[m] = loc, F.softplus(raw) + 1e-3
         return out
