@@ -129,8 +129,11 @@ assert torch.allclose(by_hand, enumerated, rtol=1e-4) and torch.allclose(by_hand
 #
 # Each chain now carries a continuous latent and an LSTM state: the private prior reads its own sensor's past,
 # $p(z^m_t \mid z^m_{<t}, x^m_{<t})$, the shared prior reads every sensor's past, $p(z^s_t \mid z^s_{<t},
-# x^{1..M}_{<t})$, and the emission is $p(x^m_t \mid z^m_{\le t}, z^s_{\le t}, x^m_{<t})$ (eq. 44). The guide
-# filters (eq. 43), and the ELBO (eq. 45-47) is
+# x^{1..M}_{<t})$, and the emission is $p(x^m_t \mid z^m_{\le t}, z^s_{\le t}, x^m_{<t})$ (eq. 44). We build it
+# as $\mathcal{N}(\mathrm{dec}_m(z^m_t, z^s_t, h^s_t))$: the shared LSTM state $h^s_t$ carries $z^s_{<t}$ and the
+# sensors' past (b's own among them), and $z^m_{<t}$ reaches the emission through $z^m_t$'s prior. The private
+# state $h^m_t$ is left out on purpose: when sensor m is missing it has read nothing, and a decoder leaning on it
+# imputes badly ("On real data" below). The guide filters (eq. 43), and the ELBO (eq. 45-47) is
 #
 # $$\sum_t \Big[\sum_m o^m_t\, \mathbb{E}_q \log p(x^m_t \mid \cdot) - \sum_m \mathrm{KL}\big(q(z^m_t)\,\|\,
 # p(z^m_t)\big) - \mathrm{KL}\big(q(z^s_t)\,\|\, p(z^s_t)\big)\Big],$$
@@ -177,8 +180,8 @@ assert rows["mvrnn"]["rmse"] < min(rows["mvrnn (no dropout)"]["rmse"], rows["hmm
 # %% [markdown]
 # Sensor b's own prior cannot beat b's spread: the rhythm is only in a. Without dropout the MVRNN learns to
 # explain b by b, and when b is gone it has little to say. With dropout it fills b in from a — far better than
-# the HMM's handful of prototypes, and on a par with the exact LDS (a turning phase is linear dynamics, the LDS's
-# home ground; with the full run's data and epochs the MVRNN pulls ahead, see `benchmarks/RESULTS.md`). The
+# the HMM's handful of prototypes, and a little better than the exact LDS, although a turning phase is linear
+# dynamics, the LDS's home ground (`benchmarks/RESULTS.md` has the full runs). The
 # held-out score is per observed value: the ELBO (a lower bound) for the neural models, the exact
 # log-likelihood for HMM and LDS.
 #
@@ -220,9 +223,10 @@ assert r2["c"][SHARED] > max(r2["c"]["a"], r2["c"]["b"])
 #
 # `benchmarks/RESULTS.md` ("Multimodal imputation") runs the same harness on a real ICU record (PhysioNet: ECG,
 # arterial pressure, pulse wave, respiration) and on audio-visual speech (real speech, generated mouth). There
-# the MVRNN keeps the best held-out ELBO and beats the HMM and the LDS, but one latent over all sensors
-# (`concat`, `poe`) imputes better on three of four targets: its emission reads a recurrence over every
-# sensor's past, while the MVRNN's reaches the other sensors only through $z^s_t$. Read it before you choose:
+# the MVRNN beats the HMM and the LDS and, since its emission reads the shared recurrence $h^s_t$ (an earlier
+# version read the private $h^m_t$ and imputed far worse: ABP RMSE 1.15 against 0.66 now), it ties one latent
+# over all sensors (`concat`, `poe`) on the audio-visual set but is still a little behind it on the ICU record:
+# a sensor missing whole gets nothing from its private latent. Read it before you choose:
 #
 # ```
 # ppl-models export-physionet --data DATA --out-dir sets/physio-mixed
