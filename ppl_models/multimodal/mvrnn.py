@@ -15,7 +15,7 @@ as a^m_t = [o^m_t phi_m(x^m_t), o^m_t], so a missing frame reads as zeros and a 
 
     h^m_t = LSTM_m(h^m_{t-1}, [z^m_{t-1}, a^m_{t-1}])              p(z^m_t | z^m_<t, x^m_<t) = N(prior_m(h^m_t))
     h^s_t = LSTM_s(h^s_{t-1}, [z^s_{t-1}, a^1_{t-1} .. a^M_{t-1}])  p(z^s_t | z^s_<t, x_<t)   = N(prior_s(h^s_t))
-    p(x^m_t | z^m_<=t, z^s_<=t, x_<t) = N(dec_m(z^m_t, z^s_t, h^s_t))                                  (eq. 44)
+    p(x^m_t | z^m_<=t, z^s_<=t, x_<t) = N(dec_m(z^m_t, z^s_t, h^s_t))        (eq. 44, which reads x^m_<t only)
 
 The emission reads the shared recurrence h^s_t, which summarises z^s_<t and every sensor's past (x^m_<t of
 eq. 44 among them), and the two latents of frame t; z^m_<t reaches it through z^m_t's own prior. The private
