@@ -32,7 +32,7 @@ from ppl_models.plots import plot_fusion
 MIXTURES = ["cam", "mam", "ram", "mme"]
 
 
-def model_rows(names: list[str], colearn: float, stack: float) -> list[tuple[str, str, dict]]:
+def model_rows(names: list[str], colearn: float, stack: int) -> list[tuple[str, str, dict]]:
     """(row label, model name, options: build_model's, and ``stack`` for fit) of the table."""
     rows = []
     for encoder in ("frame", "recurrent"):  # baselines with the memory of cam and of mam
@@ -69,7 +69,7 @@ def run_condition(folder: str, args, device) -> list[dict]:
         if args.rows and label not in args.rows:
             continue
         options = dict(options)
-        stack = options.pop("stack", 0.0)
+        stack = options.pop("stack", 0)
         scores, contrasts, seconds = [], [], []
         for seed in args.seeds:
             pyro.clear_param_store()
@@ -106,7 +106,7 @@ def main(argv=None):
     parser.add_argument("--epochs", type=int, default=60)
     parser.add_argument("--hidden", type=int, default=32)
     parser.add_argument("--colearn", type=float, default=0.01, help="co-learning weight of the + co-learning rows")
-    parser.add_argument("--stack", type=float, default=0.3, help="gate share of the + stacking rows")
+    parser.add_argument("--stack", type=int, default=3, help="cross-fitting folds of the + stacking rows")
     parser.add_argument("--rows", nargs="+", help="measure only these row labels, e.g. 'mam' 'mam + stacking'")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--json", help="write the rows here")

@@ -660,10 +660,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--encoder", choices=["frame", "recurrent", "conv"],
                    help="memory of the concat and expert:NAME baselines, to match mam (recurrent) or ram (conv) "
                         "(default: frame)")
-    p.add_argument("--stack", type=float, default=0.0, metavar="SHARE",
-                   help="stacked fitting (cam, mam, ram): train the experts on the other sequences, then refit the "
-                        "gate alone on this share of the training sequences, which the experts never saw, so the "
-                        "attention follows each expert's held-out accuracy, e.g. 0.3 (default: 0, off)")
+    p.add_argument("--stack", type=int, default=0, metavar="K",
+                   help="stacked fitting (cam, mam, ram) by K-fold cross-fitting: refit the gate on each training "
+                        "sequence's expert outputs from a model trained on the other folds (whole groups), so the "
+                        "attention follows each expert's accuracy on data it never saw; costs K + 1 fits, e.g. 3 "
+                        "(default: 0, off)")
     _train_and_write(p, "p, attention")
     p.set_defaults(func=cmd_fuse)
 

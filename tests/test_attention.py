@@ -7,14 +7,17 @@ import math
 
 import numpy as np
 import pyro
+import pyro.distributions as dist
 import pytest
 import torch
-from pyro.infer import Trace_ELBO, TraceEnum_ELBO
+from pyro.infer import SVI, Trace_ELBO, TraceEnum_ELBO
+from pyro.optim import Adam
 
 from ppl_models.data.fusion_files import FusionData
 from ppl_models.data.synthetic.fusion import synthetic_fusion
 from ppl_models.multimodal.attention import AttentionMixture, expert_likelihood
-from ppl_models.multimodal.fusion import binary_scores, build_model, fit, predict, to_tensors
+from ppl_models.multimodal.fusion import (binary_scores, build_model, cross_fitted_expert_outputs, fit, predict,
+                                          to_tensors)
 from ppl_models.multimodal.markov_experts import MarkovMixtureOfExperts
 
 SENSORS = {"a": 3, "b": 2, "c": 4}
@@ -149,18 +152,47 @@ def overfitting_sensor_data(num_sequences: int, seed: int, frames: int = 20) -> 
     return FusionData({"honest": honest.astype(np.float32), "noise": noise.astype(np.float32)}, y)
 
 
-def test_the_gate_stage_of_stacking_moves_the_gate_only():
+def test_the_gate_stage_of_stacking_moves_the_gate_only_and_reads_the_given_expert_outputs():
     pyro.set_rng_seed(0)
     data = overfitting_sensor_data(8, 0)
     model = build_model("cam", data, hidden=8)
+    xs, y = to_tensors(data)
+    given = torch.randn(*y.shape, 2, 1)  # stand-in expert logits (N, T, E, 1)
+    log_w, params, hidden = model(xs, given)
+    assert torch.equal(params, given) and hidden is None
+    elbo = TraceEnum_ELBO(max_plate_nesting=2)
+    by_hand = torch.logsumexp(log_w + dist.Bernoulli(logits=given[..., 0]).log_prob(y[..., None]), -1).sum() \
+        + dist.Bernoulli(logits=given[..., 0]).log_prob(y[..., None]).sum()  # + kappa = 1 experts-alone term
+    assert torch.allclose(-elbo.differentiable_loss(model.model, model.guide, xs, y, given), by_hand, rtol=1e-5)
     experts_before = {k: v.clone() for k, v in model.experts.state_dict().items()}
     gate_before = {k: v.clone() for k, v in model.gate.state_dict().items()}
-    model.experts_frozen = True
-    fit(model, data, epochs=5, patience=None, progress=False)
+    svi = SVI(model.model, model.guide, Adam({"lr": 0.01}), elbo)
+    for _ in range(5):
+        svi.step(xs, y, given)
     assert all(torch.equal(v, experts_before[k]) for k, v in model.experts.state_dict().items())
     assert not all(torch.equal(v, gate_before[k]) for k, v in model.gate.state_dict().items())
     with pytest.raises(ValueError, match="needs an attention mixture with a gate"):
-        fit(build_model("expert:honest", data), data, stack=0.3)
+        fit(build_model("expert:honest", data), data, stack=3)
+    with pytest.raises(ValueError, match="number of folds >= 2"):
+        fit(model, data, stack=1)
+
+
+def test_cross_fitted_expert_outputs_never_see_their_own_labels():
+    """Each fold's out-of-fold outputs come from a copy trained on the other folds only: flipping the labels of
+    fold 0 leaves fold 0's outputs exactly as they were and changes the others'."""
+    data = overfitting_sensor_data(12, 0)
+    fold = data.folds(3, 1)  # what fit(seed=0) deals
+    outputs = []
+    for flip in (False, True):
+        pyro.clear_param_store()
+        pyro.set_rng_seed(0)
+        model = build_model("cam", data, hidden=8)
+        y = np.where(fold[:, None] == 0, 1 - data.y, data.y) if flip else data.y
+        outputs.append(cross_fitted_expert_outputs(model, FusionData(data.sensors, y), 3, epochs=3, batch_size=4,
+                                                   lr=0.01, device="cpu", patience=None, progress=False))
+    in_fold = torch.as_tensor(fold == 0)
+    assert torch.equal(outputs[0][in_fold], outputs[1][in_fold])
+    assert not torch.allclose(outputs[0][~in_fold], outputs[1][~in_fold])
 
 
 @pytest.mark.slow
@@ -170,14 +202,14 @@ def test_stacking_stops_the_gate_trusting_an_overfitted_expert():
     sensor: test accuracy rises from chance towards the honest sensor's ~80 %."""
     train, test = overfitting_sensor_data(24, 0), overfitting_sensor_data(64, 1)
     results = {}
-    for stack in (0.0, 0.3):
+    for stack in (0, 3):
         pyro.clear_param_store()
         pyro.set_rng_seed(0)
         model = build_model("cam", train)
         fit(model, train, epochs=300, patience=None, progress=False, stack=stack)
         p, attention = predict(model, test)
         results[stack] = binary_scores(test.y, p)["accuracy"], attention[..., 1].mean()
-    (plain, plain_noise_weight), (stacked, stacked_noise_weight) = results[0.0], results[0.3]
+    (plain, plain_noise_weight), (stacked, stacked_noise_weight) = results[0], results[3]
     assert plain < 0.6 and plain_noise_weight > 0.8, results  # the trap is real
     assert stacked > plain + 0.1 and stacked_noise_weight < plain_noise_weight - 0.3, results
 

@@ -15,8 +15,8 @@ from ppl_models.data.audio import load_audio
 from ppl_models.data.fusion_files import check_fusion
 from ppl_models.data.mouth_video import H, W
 from ppl_models.data.physio_beats import build_beat_detection, detect_beats, load_record, qrs_peaks
-from ppl_models.data.speech_activity import (FEATURE_MEAN_DB, FEATURE_STD_DB, TRAIN_SHARE, build_speech_activity,
-                                             mel_filterbank, noise_recordings)
+from ppl_models.data.speech_activity import (FEATURE_MEAN_DB, FEATURE_STD_DB, N_MELS, RUNNING_MEAN_FRAMES, TRAIN_SHARE,
+                                             build_speech_activity, mel_filterbank, noise_recordings)
 from ppl_models.data.stft import power_spectrogram
 
 
@@ -65,7 +65,7 @@ def test_speech_sets_follow_the_fusion_contract(sad):
         data = check_fusion(data)
         assert data.names == ["audio", "flow", "image"]
         n = data.shape[0]
-        assert {k: v.shape for k, v in data.sensors.items()} == {"audio": (n, 200, 32), "flow": (n, 200, 48),
+        assert {k: v.shape for k, v in data.sensors.items()} == {"audio": (n, 200, 64), "flow": (n, 200, 48),
                                                                  "image": (n, 200, 48)}
         for k in ("corrupted_audio", "corrupted_image", "corrupted_flow", "nonspeech_motion"):
             assert meta[k].shape == (n, 200) and meta[k].dtype == bool
@@ -119,7 +119,14 @@ def test_mixtures_are_at_the_target_snr_and_give_the_audio_features(sad):
     data, meta = sad[("test", "babble")]
     mix = power_spectrogram(torch.from_numpy(meta["clean_audio"] + meta["noise_audio"])).numpy()[..., :200]
     mel = 10 * np.log10(np.einsum("mf,nft->ntm", mel_filterbank(), mix) + 1e-10)
-    np.testing.assert_allclose(data.sensors["audio"], (mel - FEATURE_MEAN_DB) / FEATURE_STD_DB, atol=1e-3)
+    standardised = (mel - FEATURE_MEAN_DB) / FEATURE_STD_DB
+    np.testing.assert_allclose(data.sensors["audio"][..., :N_MELS], standardised, atol=1e-3)
+    # the second half: each band minus its running mean, by the recursion m_t = a m_{t-1} + (1 - a) x_t
+    a, m, w, relative = 1 - 1 / RUNNING_MEAN_FRAMES, 0.0, 0.0, np.empty_like(standardised)
+    for t in range(standardised.shape[1]):
+        m, w = a * m + (1 - a) * standardised[:, t], a * w + (1 - a)
+        relative[:, t] = standardised[:, t] - m / w
+    np.testing.assert_allclose(data.sensors["audio"][..., N_MELS:], relative, atol=2e-3)
     assert np.all(sad[("test", "clean")][1]["noise_audio"] == 0)
 
 
@@ -274,12 +281,13 @@ def test_groups_survive_the_file_and_held_out_splits_keep_them_whole(tmp_path, s
     again = load_fusion(tmp_path / "g.npz")
     np.testing.assert_array_equal(again.groups, data.groups)
     for seed in range(5):
-        rest, part = again.split(0.3, seed)
+        taken = again.taken(0.3, seed)
+        rest, part = again.subset(~taken), again.subset(taken)
         assert not set(rest.groups) & set(part.groups) and len(rest.groups) + len(part.groups) == data.shape[0]
         assert part.shape[0] > 0 and rest.shape[0] > 0
     x = np.zeros((3, 4, 1), np.float32)
     with pytest.raises(ValueError, match="cannot split 1 group"):
-        FusionData({"a": x}, groups=np.zeros(3, int)).split(0.5, 0)
+        FusionData({"a": x}, groups=np.zeros(3, int)).taken(0.5, 0)
     np.savez(tmp_path / "bad.npz", x_a=x, group=np.zeros(2, int))
     with pytest.raises(ValueError, match=r"bad.npz: group must be integers of shape \(N,\) = \(3,\)"):
         load_fusion(tmp_path / "bad.npz")

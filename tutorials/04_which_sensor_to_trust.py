@@ -215,18 +215,20 @@ print(f"cam + co-learning: accuracy {binary_scores(test.y, predict(colearned, te
 #
 # The gate learns how far to trust each expert *on the sequences the experts were trained on*. An expert
 # that overfits — audio under noise, here — looks better there than on new speakers, and the gate trusts it
-# too much. Stacked generalisation (Wolpert, 1992) fits the experts on one part of the training data and then,
-# experts frozen, refits the gate alone on the rest (`fit(..., stack=0.3)`, `ppl-models fuse --stack 0.3`).
-# When the file says which recording each sequence comes from (an optional `group` array, the speaker in the
-# speech-activity sets), every held-out part keeps a recording whole, so the gate sees the experts on speakers
-# they never heard. On the real-noise speech-activity sets it lifts the mixtures by up to 3 points where the
-# test noise is of a new kind (benchmarks/RESULTS.md), though not above the image expert alone: a gate cannot
-# learn from training data how an expert fails on noise it has never met. In the synthetic data of this
-# tutorial no sensor overfits, so the stacked gate should land close to the plain one:
+# too much. Stacked generalisation (Wolpert, 1992) shows the gate the experts as they behave on *unseen*
+# data: the training sequences are dealt into K folds, a copy of the model trained on the other K - 1 folds
+# gives each fold's expert outputs, the model is trained on everything as usual, and then its gate alone is
+# refitted with those out-of-fold outputs standing in for the experts' (`fit(..., stack=3)`,
+# `ppl-models fuse --stack 3`; the model's `expert_params` argument is the stand-in). When the file says which
+# recording each sequence comes from (an optional `group` array, the speaker in the speech-activity sets), a
+# fold keeps a recording whole, so the gate sees the experts on speakers they never heard. A gate can still
+# not learn from training data how an expert fails on a kind of noise it has never met (benchmarks/RESULTS.md).
+# In the synthetic data of this tutorial no sensor overfits, so the stacked gate should land close to the
+# plain one:
 
 # %%
 pyro.clear_param_store()
 pyro.set_rng_seed(0)
 stacked = build_model("cam", train)
-fit(stacked, train, epochs=EPOCHS, progress=False, stack=0.3)
+fit(stacked, train, epochs=EPOCHS, progress=False, stack=3)
 print(f"cam + stacking: accuracy {binary_scores(test.y, predict(stacked, test)[0])['accuracy']:.3f}")

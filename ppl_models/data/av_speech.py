@@ -20,7 +20,7 @@ import os
 import numpy as np
 
 from ppl_models.data.fusion_files import FusionData, check_fusion
-from ppl_models.data.speech_activity import build_speech_activity
+from ppl_models.data.speech_activity import N_MELS, build_speech_activity
 
 
 def build_av_speech(data_root: str | os.PathLike, split: str = "train", frames: int = 100, seed: int = 0,
@@ -30,7 +30,7 @@ def build_av_speech(data_root: str | os.PathLike, split: str = "train", frames: 
     ``occluded`` (N, T), ``lag`` and ``speaker`` (N,)."""
     sad, meta = build_speech_activity(data_root, split, "clean", num_sequences, frames, seed)
     occluded = meta["corrupted_image"]
-    data = FusionData({"audio": sad.sensors["audio"], "mouth": meta["opening"][..., None].astype(np.float32)},
+    data = FusionData({"audio": sad.sensors["audio"][..., :N_MELS], "mouth": meta["opening"][..., None].astype(np.float32)},
                       sad.y, {"audio": np.ones(sad.shape, np.float32), "mouth": (~occluded).astype(np.float32)})
     keep = {"envelope": meta["envelope"], "nonspeech_motion": meta["nonspeech_motion"], "occluded": occluded,
             "lag": meta["lag"], "speaker": meta["speaker"]}

@@ -53,22 +53,36 @@ class FusionData:
         """(N sequences, T frames)."""
         return next(iter(self.sensors.values())).shape[:2]
 
-    def hold_out(self, seed: int, hold: bool = True) -> tuple["FusionData", "FusionData | None"]:
-        """(the rest, a random tenth of the sequences, or of the groups) for early stopping; (self, None) when
+    def held_out(self, seed: int, hold: bool = True) -> np.ndarray | None:
+        """(N,) bool: a random tenth of the sequences, or of the groups, held out for early stopping; None when
         ``hold`` is False, or there are fewer than 10 sequences or 2 groups."""
         if not hold or self.shape[0] < 10 or self.groups is not None and len(np.unique(self.groups)) < 2:
-            return self, None
-        return self.split(0.1, seed)
+            return None
+        return self.taken(0.1, seed)
 
-    def split(self, share: float, seed: int) -> tuple["FusionData", "FusionData"]:
-        """(the rest, a random ``share`` of the sequences), drawn by whole groups when the file has them."""
+    def hold_out(self, seed: int, hold: bool = True) -> tuple["FusionData", "FusionData | None"]:
+        """(the rest, the ``held_out`` sequences), or (self, None) when there are none."""
+        held = self.held_out(seed, hold)
+        return (self, None) if held is None else (self.subset(~held), self.subset(held))
+
+    def taken(self, share: float, seed: int) -> np.ndarray:
+        """(N,) bool: a random ``share`` of the sequences, drawn by whole groups when the file has them."""
         groups = np.arange(self.shape[0]) if self.groups is None else self.groups
         names = np.unique(groups)
         if len(names) < 2:
             raise ValueError(f"cannot split {len(names)} group(s) into two parts")
         order = np.random.default_rng(seed).permutation(names)
-        taken = np.isin(groups, order[:min(len(names) - 1, max(1, round(share * len(names))))])
-        return self.subset(~taken), self.subset(taken)
+        return np.isin(groups, order[:min(len(names) - 1, max(1, round(share * len(names))))])
+
+    def folds(self, k: int, seed: int) -> np.ndarray:
+        """(N,) int: each sequence's fold in 0..k-1, whole groups together, the groups dealt out at random."""
+        groups = np.arange(self.shape[0]) if self.groups is None else self.groups
+        names = np.unique(groups)
+        if not 2 <= k <= len(names):
+            raise ValueError(f"cannot deal {len(names)} group(s) into {k} folds")
+        fold_of_group = np.empty(len(names), int)
+        fold_of_group[np.random.default_rng(seed).permutation(len(names))] = np.arange(len(names)) % k
+        return fold_of_group[np.searchsorted(names, groups)]
 
     def subset(self, index) -> "FusionData":
         """The sequences ``index`` (a slice, an index array or a boolean mask)."""

@@ -1,6 +1,6 @@
 """Semi-synthetic audio-visual speech activity detection (SAD): is someone speaking in frame t?
 
-Three synchronised sensors at 62.5 frames/s (16 kHz, hop 256, window 1024): ``audio`` (D=32), ``image``
+Three synchronised sensors at 62.5 frames/s (16 kHz, hop 256, window 1024): ``audio`` (D=64), ``image``
 (D=48) and ``flow`` (D=48), and y_t in {0, 1}.
 
 What is REAL: the speech (LibriSpeech utterances in ``speech_librispeech_resemblyzer``: train split = its 40
@@ -34,9 +34,12 @@ Corruption (``noise``), mixed per sequence with ``mix_at_snr`` (SNR over all the
     "clean"        none
 ``meta["corrupted_audio"]`` marks the frames whose local SNR (250-4000 Hz) is below 0 dB.
 
-Audio features: 32 log mel-band energies (triangular filters, HTK mel, 50-8000 Hz) of the corrupted audio in
-dB, standardised with the fixed constants ``FEATURE_MEAN_DB`` / ``FEATURE_STD_DB`` (measured once on the
-train split with environment noise): no statistic depends on the test data or on future frames.
+Audio features (D = 64): 32 log mel-band energies (triangular filters, HTK mel, 50-8000 Hz) of the corrupted
+audio in dB, standardised with the fixed constants ``FEATURE_MEAN_DB`` / ``FEATURE_STD_DB`` (measured once on
+the train split with environment noise), then the same 32 minus their causal running mean (an exponential
+average over the past ``RUNNING_MEAN_FRAMES`` ~ 1 s, ``relative_to_running_mean``): each band's level relative
+to its recent past, which a stationary noise floor or a change of recording level does not move (causal mean
+normalisation, standard in robust speech detection). No statistic depends on the test data or future frames.
 """
 
 from __future__ import annotations
@@ -48,6 +51,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from scipy.ndimage import median_filter
+from scipy.signal import lfilter
 
 from ppl_models.data.audio import SAMPLE_RATE, list_audio_files, load_audio
 from ppl_models.data.fusion_files import FusionData, check_fusion
@@ -74,6 +78,7 @@ PEAK_RANGE_DB, FLOOR_MARGIN_DB = 35.0, 10.0
 PAUSE_S = (0.3, 1.5)
 N_MELS = 32
 FEATURE_MEAN_DB, FEATURE_STD_DB = 1.6, 16.0  # train split, noise="environment", seed 0
+RUNNING_MEAN_FRAMES = 60  # time constant of the running mean of relative_to_running_mean: ~1 s at 62.5 frames/s
 
 
 def mel_filterbank(n_mels: int = N_MELS, n_fft: int = N_FFT, sr: int = SAMPLE_RATE, fmin: float = 50.0,
@@ -112,6 +117,16 @@ class Utterance:
     threshold_db: float  # speech / non-speech threshold on the 250-4000 Hz frame energy
     pieces: list[tuple[int, int]]  # sample ranges, cut in the middle of its pauses >= 0.2 s
     tone: np.ndarray  # (3 s,) float32 room tone: noise with the mean spectrum of its quietest frames
+
+
+def relative_to_running_mean(x: np.ndarray, frames: float = RUNNING_MEAN_FRAMES) -> np.ndarray:
+    """x_t - m_t along axis 1 of (N, T, D), m_t the exponential running mean of x_1..x_t with time constant
+    ``frames``: m_t = (sum_s<=t a^(t-s) x_s) / (sum_s<=t a^(t-s)), a = 1 - 1/frames (the normalisation makes
+    the first frames' mean unbiased rather than pulled towards 0). Causal: m_t reads no frame after t."""
+    a = 1.0 - 1.0 / frames
+    weighted = lfilter([1.0], [1.0, -a], x, axis=1)  # sum_s<=t a^(t-s) x_s
+    weights = lfilter([1.0], [1.0, -a], np.ones(x.shape[1]))  # sum_s<=t a^(t-s)
+    return (x - weighted / weights[:, None]).astype(np.float32)
 
 
 def speaker_of(path: Path) -> str:
@@ -240,7 +255,7 @@ def build_speech_activity(data_root: str | os.PathLike, split: str = "train", no
                           repeats: int | None = None, keep_audio: bool = False) -> tuple[FusionData, dict]:
     """Audio-visual speech activity sequences from the real-data folder ``data_root``.
 
-    Returns ``FusionData`` with sensors ``audio`` (N, T, 32), ``flow`` (N, T, 48), ``image`` (N, T, 48) and
+    Returns ``FusionData`` with sensors ``audio`` (N, T, 64), ``flow`` (N, T, 48), ``image`` (N, T, 48) and
     labels y (N, T), and metadata: ``corrupted_<sensor>`` (N, T) bool, ``nonspeech_motion``, ``opening``,
     ``envelope``, ``clean_energy_db``, ``threshold_db`` (N, T), ``lag``, ``speaker``, ``noise_source``,
     ``snr_db`` (N,) (NaN for clean), ``speakers`` and ``noise_files`` of the split and, with ``keep_audio``,
@@ -288,7 +303,9 @@ def build_speech_activity(data_root: str | os.PathLike, split: str = "train", no
     corrupted_audio = np.zeros(y.shape, bool) if SNR_DB[noise] is None else energy < frame_energies(noises, frames)
     video = mouth_video(np.random.default_rng([seed, split_id, 2]), env)
 
-    sensors = {"audio": (mel_db - FEATURE_MEAN_DB) / FEATURE_STD_DB, "image": video["image"], "flow": video["flow"]}
+    mel = (mel_db - FEATURE_MEAN_DB) / FEATURE_STD_DB
+    audio = np.concatenate([mel, relative_to_running_mean(mel)], -1).astype(np.float32)
+    sensors = {"audio": audio, "image": video["image"], "flow": video["flow"]}
     speaker_index = np.searchsorted(sorted(by_speaker), who)  # groups: held-out splits keep a speaker whole
     data = check_fusion(FusionData(sensors, y, groups=speaker_index), f"speech activity {split}/{noise}")
     meta = {"corrupted_audio": corrupted_audio, **{k: v for k, v in video.items() if k not in sensors},

@@ -99,7 +99,6 @@ class AttentionMixture(nn.Module):
             raise ValueError(f"colearn_units must be in 1..hidden={hidden}, got {colearn_units}")
         self.register_buffer("colearn", torch.tensor([float(weights.get(n, 0.0)) for n in self.sensor_names]))
         self.colearn_units, self.expert_weight = colearn_units, expert_weight
-        self.experts_frozen = False  # set by stacked fitting (multimodal.fusion.fit): only the gate learns
 
     @staticmethod
     def _experts_of(variant: str, sensors: dict[str, int]) -> tuple[str, list[list[str]]]:
@@ -124,11 +123,14 @@ class AttentionMixture(nn.Module):
                                for f, names in zip(self.experts, self.inputs)))
         return torch.stack(hidden, 2), torch.stack(params, 2)
 
-    def forward(self, xs: tuple[torch.Tensor, ...]):
-        """(gate log-weights (N, T, E), expert outputs (N, T, E, 1|2), expert hidden units (N, T, E, H))."""
-        hidden, params = self.expert_outputs(xs)
-        if self.experts_frozen:  # no gradient reaches the experts; the penalties on them become constants
-            hidden, params = hidden.detach(), params.detach()
+    def forward(self, xs: tuple[torch.Tensor, ...], expert_params: torch.Tensor | None = None):
+        """(gate log-weights (N, T, E), expert outputs (N, T, E, 1|2), expert hidden units (N, T, E, H)).
+        ``expert_params`` (N, T, E, 1|2), if given, stand in for the experts' outputs (stacked fitting feeds
+        the gate cross-fitted ones); the hidden units are then None."""
+        if expert_params is not None:
+            hidden, params = None, expert_params.detach()
+        else:
+            hidden, params = self.expert_outputs(xs)
         N, T = xs[0].shape[:2]
         if self.gate is None:
             log_w = xs[0].new_zeros(N, T, 1)
@@ -143,11 +145,13 @@ class AttentionMixture(nn.Module):
         return (spread.sum((0, 1)) * self.colearn).sum()
 
     # --------------------------------------------------------------------------------- model / guide
-    def model(self, xs: tuple[torch.Tensor, ...], y: torch.Tensor | None = None):
-        """xs: one (N, T, D_m) tensor per sensor; y (N, T) labels (None: sample them)."""
+    def model(self, xs: tuple[torch.Tensor, ...], y: torch.Tensor | None = None,
+              expert_params: torch.Tensor | None = None):
+        """xs: one (N, T, D_m) tensor per sensor; y (N, T) labels (None: sample them); ``expert_params``: see
+        ``forward``."""
         pyro.module("attention_mixture", self)
-        log_w, params, hidden = self(xs)
-        if self.colearn.any():
+        log_w, params, hidden = self(xs, expert_params)
+        if self.colearn.any() and hidden is not None:
             pyro.factor("colearn", -self.colearning_penalty(hidden))
         experts_alone_factor(params, y, self.target, self.expert_weight)
         N, T = log_w.shape[:2]
@@ -156,7 +160,7 @@ class AttentionMixture(nn.Module):
             # m is (M, 1, 1) when enumerated: Vindex picks expert m's output for every (n, t).
             pyro.sample("y", expert_likelihood(Vindex(params)[..., m, :], self.target), obs=y)
 
-    def guide(self, xs, y=None):
+    def guide(self, xs, y=None, expert_params=None):
         """Empty: m is enumerated in the model, so there is nothing left to approximate."""
 
     # ----------------------------------------------------------------------------------- inference

@@ -9,7 +9,10 @@ baselines ``concat`` and ``expert:NAME``. Every model is trained by SVI on the e
 
 from __future__ import annotations
 
+from copy import deepcopy
+
 import numpy as np
+import pyro
 import torch
 from pyro.infer import Trace_ELBO, TraceEnum_ELBO
 
@@ -36,44 +39,69 @@ def to_tensors(data: FusionData, device="cpu") -> tuple[tuple[torch.Tensor, ...]
 
 
 def fit(model, train: FusionData, epochs: int = 60, batch_size: int = 32, lr: float = 3e-3, device="cpu",
-        patience: int | None = 10, seed: int = 0, progress: bool = True, stack: float = 0.0) -> History:
-    """Maximise log p(y | x) over ``train`` by SVI, early-stopping on a held-out tenth of the sequences.
+        patience: int | None = 10, seed: int = 0, progress: bool = True, stack: int = 0) -> History:
+    """Maximise log p(y | x) over ``train`` by SVI, early-stopping on a held-out tenth of the sequences (whole
+    groups when the data has them). Returns the training history (of the gate stage when stacking).
 
-    ``stack`` > 0 (mixtures with a gate): stacked fitting. The whole model first learns on the other
-    sequences; then, experts frozen, the gate alone is refitted on a random ``stack`` share of the training
-    sequences, which the experts never saw (whole groups, e.g. speakers, when the data has them). A gate
-    fitted on the experts' own training data learns how good they are *there*; an expert that overfits (say
-    audio under noise) looks more reliable than it is on new data. Refitting the gate on held-out sequences
-    makes the attention follow each expert's held-out accuracy (Wolpert's stacked generalisation, 1992).
-    Early stopping also holds out whole groups. Returns the gate stage's history.
+    ``stack`` = K >= 2 (mixtures with a gate): stacked fitting by K-fold cross-fitting (Wolpert's stacked
+    generalisation, 1992). A gate fitted on the experts' own training data learns how good they are *there*;
+    an expert that overfits (say audio under noise) looks more reliable than it is on new data. So the
+    training sequences are dealt into K folds (whole groups, e.g. speakers); a copy of the model trained on
+    the other K - 1 folds gives each fold's *out-of-fold* expert outputs. The model is then trained on every
+    sequence as usual, and its gate alone refitted with the out-of-fold outputs standing in for the experts'
+    (``AttentionMixture.model(..., expert_params=...)``): the attention follows each expert's accuracy on
+    sequences it never saw, while the final experts still learn from all of them. Cost: K + 1 fits.
     """
     if train.y is None:
         raise ValueError("training data needs labels 'y'")
-    if not 0 <= stack < 1:
-        raise ValueError(f"stack must be in [0, 1), got {stack}")
     if stack and (not isinstance(model, AttentionMixture) or model.gate is None):
         raise ValueError("stack needs an attention mixture with a gate (cam, mam, ram)")
+    if stack and stack < 2:
+        raise ValueError(f"stack is a number of folds >= 2 (or 0: off), got {stack}")
     model.to(device)
-    if stack:
-        experts_part, gate_part = train.split(stack, seed + 1)
-        _fit_svi(model, experts_part, epochs, batch_size, lr, device, patience, seed, progress)
-        model.experts_frozen = True
-        try:
-            return _fit_svi(model, gate_part, epochs, batch_size, lr, device, patience, seed, progress)
-        finally:
-            model.experts_frozen = False
-    return _fit_svi(model, train, epochs, batch_size, lr, device, patience, seed, progress)
+    options = dict(epochs=epochs, batch_size=batch_size, lr=lr, device=device, patience=patience, seed=seed,
+                   progress=progress)
+    out_of_fold = cross_fitted_expert_outputs(model, train, stack, **options) if stack else None
+    history = _fit_svi(model, train, **options)
+    return _fit_svi(model, train, expert_params=out_of_fold, **options) if stack else history
 
 
-def _fit_svi(model, train: FusionData, epochs, batch_size, lr, device, patience, seed, progress) -> History:
-    fit_part, val_part = train.hold_out(seed, patience is not None)
-    xs, y = to_tensors(fit_part, device)
+def cross_fitted_expert_outputs(model: AttentionMixture, train: FusionData, folds: int, seed: int = 0,
+                                **options) -> torch.Tensor:
+    """(N, T, E, 1|2): each training sequence's expert outputs from a copy of ``model`` (as it is now, before
+    training) trained on the folds that do not hold it."""
+    fold = train.folds(folds, seed + 1)
+    xs, _ = to_tensors(train, options["device"])
+    outputs = None
+    for k in range(folds):
+        with pyro.get_param_store().scope():  # the copy registers under the model's name: keep them apart
+            copy = deepcopy(model)
+            _fit_svi(copy, train.subset(fold != k), seed=seed, **options)
+            with torch.no_grad():
+                part = copy.expert_outputs(tuple(x[fold == k] for x in xs))[1]
+        outputs = part.new_zeros(xs[0].shape[:2] + part.shape[2:]) if outputs is None else outputs
+        outputs[torch.as_tensor(fold == k, device=part.device)] = part
+    return outputs
+
+
+def _fit_svi(model, train: FusionData, epochs, batch_size, lr, device, patience, seed, progress,
+             expert_params: torch.Tensor | None = None) -> History:
+    """SVI on ``train``; ``expert_params`` (N, T, E, 1|2), if given, stand in for the experts (the gate stage
+    of stacking), held out and batched with their sequences."""
+    held = train.held_out(seed, patience is not None)
+    parts = [np.flatnonzero(~held), np.flatnonzero(held)] if held is not None else [np.arange(train.shape[0])]
+
+    def arguments(index) -> tuple:
+        xs, y = to_tensors(train.subset(index), device)
+        return (xs, y) if expert_params is None else (xs, y, expert_params[torch.as_tensor(index, device=device)])
+
+    fit_args = arguments(parts[0])
 
     def batches(epoch: int):
-        perm = torch.as_tensor(np.random.default_rng(seed + epoch).permutation(len(y)), device=device)
-        return [(tuple(x[i] for x in xs), y[i]) for i in perm.split(batch_size)]
+        perm = torch.as_tensor(np.random.default_rng(seed + epoch).permutation(len(fit_args[1])), device=device)
+        return [(tuple(x[i] for x in fit_args[0]), *(a[i] for a in fit_args[1:])) for i in perm.split(batch_size)]
 
-    val = [to_tensors(val_part, device)] if val_part is not None else None
+    val = [arguments(parts[1])] if held is not None else None
     # The Markov mixture's training site is a DiscreteHMM: its forward algorithm already sums m out.
     loss = TraceEnum_ELBO(max_plate_nesting=2) if isinstance(model, AttentionMixture) else Trace_ELBO()
     return train_svi(model.model, model.guide, batches, epochs=epochs, val_batches=val,
