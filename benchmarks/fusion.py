@@ -91,7 +91,8 @@ def run_condition(folder: str, args, device) -> list[dict]:
         row = {"condition": condition, "model": label,
                "accuracy": float(np.mean([s["accuracy"] for s in scores])),
                "accuracy_std": float(np.std([s["accuracy"] for s in scores])),
-               "f1": float(np.mean([s["f1"] for s in scores])),
+               "f1": float(np.mean([s["f1"] for s in scores])), "seeds": list(args.seeds),
+               "accuracy_per_seed": [s["accuracy"] for s in scores], "f1_per_seed": [s["f1"] for s in scores],
                "attention_failing_vs_working": contrasts[0], "train_seconds": float(np.mean(seconds))}
         results.append(row)
         print(f"| {label} | {100 * row['accuracy']:.1f} ± {100 * row['accuracy_std']:.1f} | {100 * row['f1']:.1f} | "
