@@ -41,7 +41,6 @@
 # `guide_markov` (readable), `reconstruct`, `generate`.
 
 # %%
-import math
 import os
 
 import numpy as np
