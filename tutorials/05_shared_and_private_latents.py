@@ -66,7 +66,7 @@ print(f"sensors {test.names}, widths {[v.shape[-1] for v in test.sensors.values(
 # ```
 #   s_{t-1} ──> s_t ───────┬──> x^a_t         s: shared state       c^a, c^b: private states
 #                          └──> x^b_t
-#   c^a_{t-1} ──> c^a_t ──────> x^a_t         x^m_t | s_t, c^m_t ~ N(mu_m[s_t, c^m_t], sigma_m[s_t, c^m_t]^2)
+#   c^a_{t-1} ──> c^a_t ──────> x^a_t         x^m_t | s_t, c^m_t ~ N(mu_m[s, c], sigma_m[s, c]^2)
 #   c^b_{t-1} ──> c^b_t ──────> x^b_t
 # ```
 #

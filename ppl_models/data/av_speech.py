@@ -30,7 +30,8 @@ def build_av_speech(data_root: str | os.PathLike, split: str = "train", frames: 
     ``occluded`` (N, T), ``lag`` and ``speaker`` (N,)."""
     sad, meta = build_speech_activity(data_root, split, "clean", num_sequences, frames, seed)
     occluded = meta["corrupted_image"]
-    data = FusionData({"audio": sad.sensors["audio"][..., :N_MELS], "mouth": meta["opening"][..., None].astype(np.float32)},
+    audio = sad.sensors["audio"][..., :N_MELS]  # the log-mel bands, without their running-mean-relative copy
+    data = FusionData({"audio": audio, "mouth": meta["opening"][..., None].astype(np.float32)},
                       sad.y, {"audio": np.ones(sad.shape, np.float32), "mouth": (~occluded).astype(np.float32)})
     keep = {"envelope": meta["envelope"], "nonspeech_motion": meta["nonspeech_motion"], "occluded": occluded,
             "lag": meta["lag"], "speaker": meta["speaker"]}

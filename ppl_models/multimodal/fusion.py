@@ -72,15 +72,16 @@ def cross_fitted_expert_outputs(model: AttentionMixture, train: FusionData, fold
     training) trained on the folds that do not hold it."""
     fold = train.folds(folds, seed + 1)
     xs, _ = to_tensors(train, options["device"])
-    outputs = None
+    parts = []
     for k in range(folds):
         with pyro.get_param_store().scope():  # the copy registers under the model's name: keep them apart
             copy = deepcopy(model)
             _fit_svi(copy, train.subset(fold != k), seed=seed, **options)
             with torch.no_grad():
-                part = copy.expert_outputs(tuple(x[fold == k] for x in xs))[1]
-        outputs = part.new_zeros(xs[0].shape[:2] + part.shape[2:]) if outputs is None else outputs
-        outputs[torch.as_tensor(fold == k, device=part.device)] = part
+                parts.append(copy.expert_outputs(tuple(x[fold == k] for x in xs))[1])
+    outputs = parts[0].new_empty(xs[0].shape[:2] + parts[0].shape[2:])
+    for k, part in enumerate(parts):
+        outputs[torch.as_tensor(fold == k, device=outputs.device)] = part
     return outputs
 
 
