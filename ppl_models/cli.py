@@ -466,7 +466,7 @@ def cmd_fuse(args) -> int:
     pyro.clear_param_store()  # a fresh model: no parameters left from an earlier run in this process
     pyro.set_rng_seed(args.seed)
     model = build_model(args.model, train, hidden=args.hidden, colearn=args.colearn, expert_weight=args.expert_weight,
-                        encoder=args.encoder)
+                        encoder=args.encoder, gate_sees_experts=args.gate_sees_experts)
     fit(model, train, epochs=args.epochs, device=device, seed=args.seed, progress=not args.no_progress,
         stack=args.stack)
     p, attention = predict(model, test, device)
@@ -665,6 +665,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "sequence's expert outputs from a model trained on the other folds (whole groups), so the "
                         "attention follows each expert's accuracy on data it never saw; costs K + 1 fits, e.g. 3 "
                         "(default: 0, off)")
+    p.add_argument("--gate-sees-experts", action="store_true",
+                   help="the gate (cam, mam, ram) reads the experts' outputs besides the sensors, so it can weigh "
+                        "each expert by its own confidence; use with --stack, whose out-of-fold outputs show the "
+                        "gate how confident an expert is on data it never saw")
     _train_and_write(p, "p, attention")
     p.set_defaults(func=cmd_fuse)
 

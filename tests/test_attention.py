@@ -97,11 +97,12 @@ def test_markov_mixture_smoothed_posterior_sums_to_one():
     torch.testing.assert_close(resp.sum(-1), torch.ones(2, 6))
 
 
-@pytest.mark.parametrize("name", ["cam", "mam", "ram", "mme", "concat"])
-def test_decisions_are_online(name):
+@pytest.mark.parametrize("name, options", [("cam", {}), ("mam", {}), ("ram", {}), ("mme", {}), ("concat", {}),
+                                           ("mam", {"gate_sees_experts": True})])
+def test_decisions_are_online(name, options):
     """Changing the inputs from frame t0 on leaves every output before t0 unchanged (and changes t0's)."""
     data, _ = synthetic_fusion(4, 40, seed=0)
-    model = build_model(name, data, hidden=8)
+    model = build_model(name, data, hidden=8, **options)
     xs, _ = to_tensors(data)
     t0 = 25
     changed = tuple(torch.cat([x[:, :t0], x[:, t0:] + 3.0 * torch.randn_like(x[:, t0:])], 1) for x in xs)
@@ -175,6 +176,24 @@ def test_the_gate_stage_of_stacking_moves_the_gate_only_and_reads_the_given_expe
         fit(build_model("expert:honest", data), data, stack=3)
     with pytest.raises(ValueError, match="number of folds >= 2"):
         fit(model, data, stack=1)
+
+
+@pytest.mark.parametrize("target", ["bernoulli", "gaussian"])
+def test_a_gate_that_reads_the_experts_follows_their_outputs_without_training_them(target, device):
+    """With gate_sees_experts the gate's weights change with the experts' outputs (given stand-ins here), yet no
+    gradient flows from the gate back into the experts: the gate weighs opinions, it does not shape them."""
+    model = AttentionMixture(SENSORS, "mam", hidden=8, target=target, gate_sees_experts=True).to(device)
+    xs, y = tiny_inputs(target=target, device=device)
+    width = 1 if target == "bernoulli" else 2
+    given = torch.randn(*y.shape, len(SENSORS), width, device=device)
+    assert not torch.allclose(model(xs, given)[0], model(xs, given + 1.0)[0])
+    log_w, params, _ = model(xs)
+    expert_weights = [w for w in model.experts.parameters()]
+    grads = torch.autograd.grad(log_w.sum(), expert_weights, allow_unused=True)
+    assert all(g is None or not g.any() for g in grads)
+    assert torch.autograd.grad(params.sum(), expert_weights[0])[0].any()  # the experts themselves are live
+    with pytest.raises(ValueError, match="needs a gate"):
+        AttentionMixture(SENSORS, "concat", gate_sees_experts=True)
 
 
 def test_cross_fitted_expert_outputs_never_see_their_own_labels(device):

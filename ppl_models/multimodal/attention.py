@@ -63,6 +63,18 @@ def expert_mean(params: torch.Tensor, target: str) -> torch.Tensor:
     return torch.sigmoid(params[..., 0]) if target == "bernoulli" else params[..., 0]
 
 
+OPINION_WIDTH = {"bernoulli": 1, "gaussian": 2}
+
+
+def expert_opinions(params: torch.Tensor, target: str) -> torch.Tensor:
+    """What a gate that reads its experts sees, (N, T, E, 1|2) -> (N, T, E * (1|2)): each expert's P(y_t = 1)
+    for a binary target (bounded, unlike its logit), its mean and log-scale for a Gaussian one."""
+    if target == "bernoulli":
+        return torch.sigmoid(params[..., 0])
+    scale = softplus(params[..., 1]) + 1e-3
+    return torch.cat([params[..., 0], scale.log()], -1)
+
+
 def experts_alone_factor(params: torch.Tensor, y: torch.Tensor | None, target: str, weight: float) -> None:
     """``pyro.factor`` kappa sum_{n,t,m} log p(y_nt | f_m(x^m)): every expert also a classifier of its own
     (params (N, T, M, 1|2)); nothing when kappa = 0, y is unobserved or there is a single expert."""
@@ -78,7 +90,7 @@ class AttentionMixture(nn.Module):
 
     def __init__(self, sensors: dict[str, int], variant: str = "cam", hidden: int = 32, target: str = "bernoulli",
                  colearn: float | dict[str, float] = 0.0, colearn_units: int = 8, expert_weight: float = 1.0,
-                 encoder: str | None = None):
+                 encoder: str | None = None, gate_sees_experts: bool = False):
         super().__init__()
         self.sensor_names = list(sensors)
         kind, inputs = self._experts_of(variant, sensors)
@@ -91,7 +103,11 @@ class AttentionMixture(nn.Module):
             raise ValueError(f"target must be one of {', '.join(TARGETS)}, got {target!r}")
         self.variant, self.target, self.inputs = variant, target, inputs
         self.experts = nn.ModuleList(Expert(kind, sum(sensors[n] for n in names), hidden, target) for names in inputs)
-        self.gate = Gate(kind, sum(sensors.values()), hidden, len(inputs)) if len(inputs) > 1 else None
+        if gate_sees_experts and len(inputs) < 2:
+            raise ValueError(f"gate_sees_experts needs a gate; model {variant!r} has one expert")
+        self.gate_sees_experts = gate_sees_experts
+        gate_in = sum(sensors.values()) + (len(inputs) * OPINION_WIDTH[target] if gate_sees_experts else 0)
+        self.gate = Gate(kind, gate_in, hidden, len(inputs)) if len(inputs) > 1 else None
         weights = colearn if isinstance(colearn, dict) else {n: colearn for n in self.sensor_names}
         if colearn and len(inputs) < 2:
             raise ValueError(f"co-learning needs several experts; model {variant!r} has one")
@@ -135,7 +151,8 @@ class AttentionMixture(nn.Module):
         if self.gate is None:
             log_w = xs[0].new_zeros(N, T, 1)
         else:
-            log_w = torch.log_softmax(self.gate(torch.cat(xs, -1)), -1)
+            opinions = (expert_opinions(params.detach(), self.target),) if self.gate_sees_experts else ()
+            log_w = torch.log_softmax(self.gate(torch.cat(xs + opinions, -1)), -1)
         return log_w, params, hidden
 
     def colearning_penalty(self, hidden: torch.Tensor) -> torch.Tensor:

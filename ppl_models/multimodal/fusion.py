@@ -22,15 +22,18 @@ from ppl_models.multimodal.attention import AttentionMixture, expert_mean
 from ppl_models.multimodal.markov_experts import MarkovMixtureOfExperts
 
 def build_model(name: str, data: FusionData, hidden: int = 32, target: str = "bernoulli", colearn: float = 0.0,
-                expert_weight: float = 1.0, encoder: str | None = None) -> AttentionMixture | MarkovMixtureOfExperts:
+                expert_weight: float = 1.0, encoder: str | None = None,
+                gate_sees_experts: bool = False) -> AttentionMixture | MarkovMixtureOfExperts:
     """The model ``name`` for the sensors of ``data`` (their widths, in sorted order); ``encoder`` (frame,
-    recurrent, conv) sets the memory of the concat and expert:NAME baselines."""
+    recurrent, conv) sets the memory of the concat and expert:NAME baselines; ``gate_sees_experts`` feeds the
+    experts' outputs to the gate besides the sensors (cam, mam, ram)."""
     sensors = {k: v.shape[-1] for k, v in data.sensors.items()}
     if name == "mme":
-        if colearn or encoder not in (None, "frame"):
-            raise ValueError("--colearn and --encoder do not apply to mme (frame-wise experts)")
+        if colearn or encoder not in (None, "frame") or gate_sees_experts:
+            raise ValueError("--colearn, --encoder and --gate-sees-experts do not apply to mme (frame-wise experts)")
         return MarkovMixtureOfExperts(sensors, hidden, target, expert_weight=expert_weight)
-    return AttentionMixture(sensors, name, hidden, target, colearn, expert_weight=expert_weight, encoder=encoder)
+    return AttentionMixture(sensors, name, hidden, target, colearn, expert_weight=expert_weight, encoder=encoder,
+                            gate_sees_experts=gate_sees_experts)
 
 
 def to_tensors(data: FusionData, device="cpu") -> tuple[tuple[torch.Tensor, ...], torch.Tensor | None]:
