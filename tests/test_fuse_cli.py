@@ -44,6 +44,10 @@ def test_single_sensor_baseline_attention_is_one_hot(synthetic_files, tmp_path, 
                  "--model", "expert:steady", "--out", str(out), "--epochs", "2", "--no-progress"]) == 0
     with np.load(out) as f:
         assert np.array_equal(f["attention"][0, 0], [0.0, 1.0, 0.0])
+    code, _, err = run(capsys, "fuse", "--train", str(synthetic_files / "train.npz"), "--test",
+                       str(synthetic_files / "test.npz"), "--model", "expert:steady", "--gate-sees-experts",
+                       "--out", str(out))
+    assert code == 2 and "gate_sees_experts needs a gate" in err
 
 
 def test_bad_files_are_named(synthetic_files, tmp_path, capsys):

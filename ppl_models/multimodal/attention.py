@@ -30,6 +30,12 @@ attention then says nothing about which sensor to trust. ``expert_weight`` kappa
 log-likelihood, ``pyro.factor`` kappa sum_m log p(y | f_m(x^m)), so that every expert remains a classifier
 of its sensor; kappa = 0 is the paper's pure maximum likelihood (an ablation in benchmarks/RESULTS.md).
 
+A gate that reads its experts (``gate_sees_experts``): g(x^{1..M}, f_1(x^1), ..., f_M(x^M)), the experts'
+outputs detached, so that the weights can follow each expert's confidence frame by frame (trust the expert
+that is sure when the other hesitates) while the gate never shapes the experts. The mixture stays eq. 13 and
+stays online. Fitted on the experts' training outputs such a gate learns that every expert is always right;
+with stacked fitting (``fusion.fit(..., stack=K)``) it reads out-of-fold outputs instead.
+
 Co-learning (eq. 18-20): the first ``colearn_units`` hidden units of every expert are pulled towards their
 mean over experts, a ``pyro.factor`` of -lambda_m sum_t ||h^m_{t,1:n} - mean_m' h^m'_{t,1:n}||^2, so that the
 experts share a representation and a corrupted sensor's expert is held close to the others.
