@@ -243,8 +243,9 @@ print(f"cam + stacking: accuracy {binary_scores(test.y, predict(stacked, test)[0
 # by frame: when audio says "surely speech" and the image hesitates, trust audio — a rule that depends on the
 # experts' outputs, which a gate reading only the raw sensors would have to re-learn from scratch. Trained
 # on the experts' *training* outputs it learns that every expert is always right, so use it with stacking:
-# the out-of-fold outputs show how confident each expert is when it is wrong. On the speech-activity sets of
-# benchmarks/RESULTS.md this is what lifts the recurrent mixtures above the image expert.
+# the out-of-fold outputs show how confident each expert is when it is wrong. In benchmarks/RESULTS.md the
+# stacked Markov mixture with this gate is the best model on real beat detection (92.4 % with the ECG failing,
+# best sensor 90.4 %) and, narrowly, on speech activity in real noise (87.6 % against the image's 87.2 %).
 
 # %%
 pyro.clear_param_store()
