@@ -188,7 +188,7 @@ def test_a_gate_that_reads_the_experts_follows_their_outputs_without_training_th
     given = torch.randn(*y.shape, len(SENSORS), width, device=device)
     assert not torch.allclose(model(xs, given)[0], model(xs, given + 1.0)[0])
     log_w, params, _ = model(xs)
-    expert_weights = [w for w in model.experts.parameters()]
+    expert_weights = list(model.experts.parameters())
     grads = torch.autograd.grad(log_w.sum(), expert_weights, allow_unused=True)
     assert all(g is None or not g.any() for g in grads)
     assert torch.autograd.grad(params.sum(), expert_weights[0])[0].any()  # the experts themselves are live

@@ -69,12 +69,10 @@ def expert_mean(params: torch.Tensor, target: str) -> torch.Tensor:
     return torch.sigmoid(params[..., 0]) if target == "bernoulli" else params[..., 0]
 
 
-OPINION_WIDTH = {"bernoulli": 1, "gaussian": 2}
-
-
 def expert_opinions(params: torch.Tensor, target: str) -> torch.Tensor:
-    """What a gate that reads its experts sees, (N, T, E, 1|2) -> (N, T, E * (1|2)): each expert's P(y_t = 1)
-    for a binary target (bounded, unlike its logit), its mean and log-scale for a Gaussian one."""
+    """What a gate that reads its experts sees, (N, T, E, 1|2) -> (N, T, E * (1|2)), as wide as the experts'
+    outputs: each expert's P(y_t = 1) for a binary target (bounded, unlike its logit), its mean and log-scale
+    for a Gaussian one."""
     if target == "bernoulli":
         return torch.sigmoid(params[..., 0])
     scale = softplus(params[..., 1]) + 1e-3
@@ -112,7 +110,8 @@ class AttentionMixture(nn.Module):
         if gate_sees_experts and len(inputs) < 2:
             raise ValueError(f"gate_sees_experts needs a gate; model {variant!r} has one expert")
         self.gate_sees_experts = gate_sees_experts
-        gate_in = sum(sensors.values()) + (len(inputs) * OPINION_WIDTH[target] if gate_sees_experts else 0)
+        opinions = len(inputs) * self.experts[0].head.out_features if gate_sees_experts else 0
+        gate_in = sum(sensors.values()) + opinions
         self.gate = Gate(kind, gate_in, hidden, len(inputs)) if len(inputs) > 1 else None
         weights = colearn if isinstance(colearn, dict) else {n: colearn for n in self.sensor_names}
         if colearn and len(inputs) < 2:
