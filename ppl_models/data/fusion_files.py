@@ -56,7 +56,7 @@ class FusionData:
     def held_out(self, seed: int, hold: bool = True) -> np.ndarray | None:
         """(N,) bool: a random tenth of the sequences, or of the groups, held out for early stopping; None when
         ``hold`` is False, or there are fewer than 10 sequences or 2 groups."""
-        if not hold or self.shape[0] < 10 or self.groups is not None and len(np.unique(self.groups)) < 2:
+        if not hold or self.shape[0] < 10 or len(self._group_names()[1]) < 2:
             return None
         return self.taken(0.1, seed)
 
@@ -65,10 +65,14 @@ class FusionData:
         held = self.held_out(seed, hold)
         return (self, None) if held is None else (self.subset(~held), self.subset(held))
 
+    def _group_names(self) -> tuple[np.ndarray, np.ndarray]:
+        """(each sequence's group (N,), the distinct groups, sorted); one group per sequence without ``group``."""
+        groups = np.arange(self.shape[0]) if self.groups is None else self.groups
+        return groups, np.unique(groups)
+
     def taken(self, share: float, seed: int) -> np.ndarray:
         """(N,) bool: a random ``share`` of the sequences, drawn by whole groups when the file has them."""
-        groups = np.arange(self.shape[0]) if self.groups is None else self.groups
-        names = np.unique(groups)
+        groups, names = self._group_names()
         if len(names) < 2:
             raise ValueError(f"cannot split {len(names)} group(s) into two parts")
         order = np.random.default_rng(seed).permutation(names)
@@ -76,8 +80,7 @@ class FusionData:
 
     def folds(self, k: int, seed: int) -> np.ndarray:
         """(N,) int: each sequence's fold in 0..k-1, whole groups together, the groups dealt out at random."""
-        groups = np.arange(self.shape[0]) if self.groups is None else self.groups
-        names = np.unique(groups)
+        groups, names = self._group_names()
         if not 2 <= k <= len(names):
             raise ValueError(f"cannot deal {len(names)} group(s) into {k} folds")
         fold_of_group = np.empty(len(names), int)
