@@ -43,6 +43,22 @@ def test_export_keeps_the_prior_and_drops_the_optimizer(tmp_path):
     torch.testing.assert_close(load_prior(out).reconstruct(x), dvae.eval().reconstruct(x))
 
 
+def test_a_prior_trained_with_patience_is_used_at_its_best_epoch(tmp_path):
+    """The last checkpoint of a run holds its last weights and a snapshot of the best ones: loading and exporting
+    it must give the best ones (an interrupted run, or one that stopped early, is still used at its best)."""
+    train_prior("trajectory", "vrnn", tmp_path / "train.pt", epochs=2, size=16, patience=5, progress=False)
+    state = torch.load(tmp_path / "train.pt", weights_only=False)
+    state["best_params"] = {k: v + 1.0 for k, v in state["best_params"].items()}  # a best epoch unlike the last
+    torch.save(state, tmp_path / "train.pt")
+    best = {k.partition("$$$")[2]: v for k, v in state["best_params"].items()}
+    exported = export_prior(tmp_path / "train.pt", tmp_path / "prior.pt")
+    for prior in (load_prior(tmp_path / "train.pt"), load_prior(exported)):
+        weights = dict(prior.named_parameters())
+        assert weights.keys() == best.keys()
+        for name, value in best.items():
+            torch.testing.assert_close(weights[name], value)
+
+
 def test_shipped_priors_load_by_name_frozen():
     assert {"srnn-trajectory", "rvae-speech"} <= set(pretrained_names())
     trajectory, speech = load_prior("srnn-trajectory"), load_prior("rvae-speech")

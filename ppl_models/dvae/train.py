@@ -138,6 +138,15 @@ def load_prior(path: str | Path, device="cpu"):
         path = PRETRAINED / f"{path}.pt"
     elif not Path(path).exists():
         raise FileNotFoundError(f"{path}: no such checkpoint, nor a shipped prior ({', '.join(pretrained_names())})")
+    dvae, _ = _dvae_of(path)
+    return dvae.to(device).eval().requires_grad_(False)
+
+
+def _dvae_of(path: str | Path):
+    """(DVAE, checkpoint dict) of a train-prior or exported checkpoint, with the weights of its best validation
+    epoch. A checkpoint written during a run with ``patience`` holds the last epoch's weights and a snapshot of
+    the best ones (the run restores the snapshot only in memory when it stops early, and not at all when it is
+    interrupted); without a snapshot, the last ones."""
     state = load_checkpoint(path)  # checks the file is a readable ppl_models checkpoint
     config = dict(state["config"])
     if "model" not in config or "dvae" not in state["modules"]:
@@ -149,15 +158,24 @@ def load_prior(path: str | Path, device="cpu"):
         dvae.load_state_dict(state["modules"]["dvae"])
     except RuntimeError as err:  # e.g. a checkpoint written before the inputs were standardised
         raise CheckpointError(f"{path}: the weights do not fit {name} ({kind}): {err}") from None
-    return dvae.to(device).eval().requires_grad_(False)
+    # Pyro names a module's parameters "<module name>$$$<first name in named_parameters()>" (a recurrence
+    # shared by several cells has one entry), so they are set through named_parameters, not the state dict.
+    parameters = dict(dvae.named_parameters())
+    with torch.no_grad():
+        for key, value in (state.get("best_params") or {}).items():
+            if key.partition("$$$")[2] in parameters:
+                parameters[key.partition("$$$")[2]].copy_(value)
+    return dvae, state
 
 
 def export_prior(checkpoint: str | Path, out: str | Path) -> Path:
     """A training checkpoint without what only ``--resume`` needs (optimizer moments, best-so-far copy, RNG
-    state): about a quarter of the size (RVAE: 9.6 -> 2.4 MB), and what ``ppl_models/pretrained`` ships."""
-    state = load_checkpoint(checkpoint)
-    if "dvae" not in state["modules"]:
-        raise CheckpointError(f"{checkpoint}: holds model {state['name']!r}, not a DVAE prior")
+    state): about a quarter of the size (RVAE: 9.6 -> 2.4 MB), and what ``ppl_models/pretrained`` ships. The
+    weights are those of the best validation epoch when the run kept them (see :func:`_dvae_of`)."""
+    dvae, state = _dvae_of(checkpoint)
+    state["modules"] = {"dvae": dvae.state_dict()}
+    if state.get("best_params"):
+        state["epoch"] = state["history"]["best_epoch"]
     keep = ("format", "version", "name", "config", "modules", "params", "constraints", "history", "epoch")
     out = Path(out)
     atomic_torch_save({k: state[k] for k in keep if k in state}, out)
