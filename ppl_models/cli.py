@@ -80,6 +80,17 @@ def cmd_demo(args) -> int:
 
 
 # ------------------------------------------------------------------------------- train-prior, resynth
+def _speeds(text: str) -> tuple[float, ...]:
+    """--speed-perturb: comma-separated positive factors."""
+    try:
+        speeds = tuple(float(a) for a in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers such as 0.9,1.0,1.1, got {text!r}")
+    if not all(0.5 <= a <= 2.0 for a in speeds):
+        raise argparse.ArgumentTypeError(f"speed factors must lie in [0.5, 2], got {text!r}")
+    return speeds
+
+
 def cmd_train_prior(args) -> int:
     from ppl_models.dvae.train import train_prior
     from ppl_models.infer import resolve_device
@@ -88,8 +99,9 @@ def cmd_train_prior(args) -> int:
                                 batch_size=args.batch_size, lr=args.lr, warmup_epochs=args.warmup,
                                 device=resolve_device(args.device), resume=args.resume, seed=args.seed,
                                 scheduled_sampling=args.scheduled_sampling, patience=args.patience, size=args.size,
-                                segment_hop=args.segment_hop,
-                                progress=not args.no_progress)
+                                segment_hop=args.segment_hop, speeds=args.speed_perturb,
+                                progress=not args.no_progress,
+                                **({"hidden": args.hidden} if args.hidden else {}))
     val = f", validation {history.val_loss[-1]:.4g}" if history.val_loss else ""
     if int(os.environ.get("RANK", "0")) == 0:  # under torchrun, one report
         print(f"{args.model} ({args.kind}) trained for {history.epochs} epochs: loss "
@@ -528,6 +540,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--segment-hop", type=int, default=None, metavar="FRAMES",
                    help="speech: start a training segment (50 frames) every FRAMES frames; below 50 they "
                         "overlap, augmenting a small corpus (default: 50)")
+    p.add_argument("--speed-perturb", type=_speeds, default=(1.0,), metavar="A,B,...",
+                   help="speech: train on each utterance played at each of these speeds (e.g. 0.9,1.0,1.1: "
+                        "pitch and formants move with the speed, so each speaker counts several times)")
+    p.add_argument("--hidden", type=int, default=None,
+                   help="width of the models' MLP layers (default: the kind's preset, 128 for speech)")
     p.add_argument("--patience", type=int, default=None,
                    help="stop after this many epochs without validation improvement, keeping the best")
     p.add_argument("--resume", action="store_true", help="continue from --out if it exists")

@@ -23,13 +23,15 @@ from ppl_models.infer.svi import make_optimizer
 
 
 def prior_data(kind: str, data: str = "synthetic", segment_frames: int = 50, size: int = 512, seed: int = 0,
-               segment_hop: int | None = None):
+               segment_hop: int | None = None, speeds=(1.0,)):
     """(train, validation) tensors (N, T, x_dim) for a ``trajectory`` or ``speech`` prior.
 
     ``data``: ``synthetic``, or one folder or several separated by commas: of utterances for speech, of
     MOTChallenge sequences (SEQ/gt/gt.txt + SEQ/seqinfo.ini) for trajectories. Real data is split by
     utterance or track (every tenth one validates), so that training segments cut every ``segment_hop``
-    frames (overlapping when shorter than ``segment_frames``) never share frames with validation ones."""
+    frames (overlapping when shorter than ``segment_frames``) never share frames with validation ones.
+    ``speeds`` (speech): the training utterances are used once per speed factor (speed perturbation); the
+    validation ones as they are."""
     if kind == "trajectory":
         if data == "synthetic":
             return (torch.as_tensor(sample_trajectories(size, seed=seed)),
@@ -41,7 +43,7 @@ def prior_data(kind: str, data: str = "synthetic", segment_frames: int = 50, siz
 
     if data == "synthetic":
         utterances = [speech_like(3.0, seed=seed + i) for i in range(max(size // 12, 2))]
-        split = lambda part, hop: segments_of(part, segment_frames, hop)  # noqa: E731
+        split = lambda part, hop, speeds=(1.0,): segments_of(part, segment_frames, hop, speeds)  # noqa: E731
     else:
         from ppl_models.data.audio import list_audio_files
 
@@ -49,10 +51,11 @@ def prior_data(kind: str, data: str = "synthetic", segment_frames: int = 50, siz
         if len(utterances) < 2:
             raise ValueError(f"--data {data}: need at least two audio files (.wav, .flac, .ogg), "
                              f"found {len(utterances)}")
-        split = lambda part, hop: SpectrogramSegments(part, segment_frames, hop_frames=hop).segments  # noqa: E731
+        split = lambda part, hop, speeds=(1.0,): SpectrogramSegments(  # noqa: E731
+            part, segment_frames, hop_frames=hop, speeds=speeds).segments
     order = torch.randperm(len(utterances), generator=torch.Generator().manual_seed(seed)).tolist()
     n_val = max(1, len(utterances) // 10)
-    return (split([utterances[i] for i in order[n_val:]], segment_hop),
+    return (split([utterances[i] for i in order[n_val:]], segment_hop, speeds),
             split([utterances[i] for i in order[:n_val]], None))
 
 
@@ -85,14 +88,15 @@ def mot_trajectory_data(folders: list[str], length: int, hop: int, seed: int = 0
 def train_prior(kind: str, model: str, out: str | Path, data: str = "synthetic", epochs: int = 50,
                 batch_size: int = 32, lr: float = 1e-3, warmup_epochs: int = 10, device="cpu", resume: bool = False,
                 seed: int = 0, size: int = 512, progress: bool = True, scheduled_sampling: float = 0.0,
-                patience: int | None = None, segment_hop: int | None = None, **sizes):
+                patience: int | None = None, segment_hop: int | None = None, speeds=(1.0,), **sizes):
     """Train a DVAE prior by SVI with a linear KL warm-up; checkpoint to ``out`` every epoch.
 
     ``scheduled_sampling`` (SRNN, VRNN): after the warm-up, the probability that the decoder reads its own
     prediction instead of the data as x_{t-1} ramps linearly from 0 to this value by mid-training
     (:meth:`~ppl_models.dvae.base.DVAE.scheduled_past`). ``patience``: stop when the validation loss has not
     improved for that many epochs and keep the best parameters (small corpora overfit). ``segment_hop``
-    (speech): cut training segments every that many frames, overlapping ones augmenting a small corpus.
+    (speech): cut training segments every that many frames, overlapping ones augmenting a small corpus;
+    ``speeds`` (speech): use each training utterance once per speed factor (:func:`prior_data`).
 
     Under ``torchrun --nproc_per_node=K`` each process trains on every K-th sequence and gradients are
     averaged across processes (:mod:`ppl_models.infer.distributed`); only rank 0 writes the checkpoint.
@@ -101,7 +105,9 @@ def train_prior(kind: str, model: str, out: str | Path, data: str = "synthetic",
     rank, world = init_distributed(device)
     pyro.set_rng_seed(seed)  # the same seed everywhere: identical initial replicas
     pyro.clear_param_store()
-    train, val = prior_data(kind, data, size=size, seed=seed, segment_hop=segment_hop)
+    if kind != "speech" and tuple(speeds) != (1.0,):
+        raise ValueError(f"speed perturbation is for speech priors, not {kind!r} ones")
+    train, val = prior_data(kind, data, size=size, seed=seed, segment_hop=segment_hop, speeds=speeds)
     dvae = build_dvae(model, kind, **sizes).adapt_to(train).to(device)
     config = {"model": model, "kind": kind, **PRESETS[kind], **sizes}
     if scheduled_sampling:
