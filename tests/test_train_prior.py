@@ -65,6 +65,7 @@ def test_shipped_priors_load_by_name_frozen():
     trajectory, speech = load_prior("srnn-trajectory"), load_prior("rvae-speech")
     assert isinstance(trajectory, SRNN) and (trajectory.x_dim, trajectory.z_dim, trajectory.rnn.hidden_size) == (4, 4, 8)
     assert isinstance(speech, RVAE) and speech.causal and (speech.x_dim, speech.z_dim) == (513, 16)
+    assert speech.decoder_rnn.hidden_size == 128 and speech.decoder[0].out_features == 512  # LSTM(128), MLP 512
     assert not any(p.requires_grad for p in speech.parameters())
     with pytest.raises(FileNotFoundError, match="nor a shipped prior.*rvae-speech"):
         load_prior("rvae-spech")

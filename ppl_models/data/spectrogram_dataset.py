@@ -4,9 +4,9 @@ Each utterance is read at 16 kHz (mono), scaled to a peak of 1, its leading and 
 (30 dB), transformed by the STFT of :mod:`ppl_models.data.stft`, and cut into segments of ``segment_frames``
 frames (50 or 100 in the papers), every ``hop_frames`` frames: non-overlapping by default; a shorter hop
 gives overlapping segments, a cheap augmentation for a small corpus; ``speeds`` adds each utterance played
-faster or slower (:func:`~ppl_models.data.audio.speed_perturb`), another. An item is a (T, F) float32 tensor of
-|X|^2: time first, as the sequence models consume it. ``dataset.origins[i]`` says which file and frame the i-th segment came from (the frame of the
-sped-up or slowed-down copy when ``speeds`` is given).
+faster or slower (:func:`~ppl_models.data.audio.speed_perturb`), another. An item is a (T, F) float32 tensor
+of |X|^2: time first, as the sequence models consume it. ``dataset.origins[i]`` says which file and frame
+the i-th segment came from (the frame of the sped-up or slowed-down copy when ``speeds`` is given).
 """
 
 from __future__ import annotations

@@ -169,8 +169,9 @@ def _dvae_of(path: str | Path):
     parameters = dict(dvae.named_parameters())
     with torch.no_grad():
         for key, value in (state.get("best_params") or {}).items():
-            if key.partition("$$$")[2] in parameters:
-                parameters[key.partition("$$$")[2]].copy_(value)
+            name = key.partition("$$$")[2]
+            if name in parameters:
+                parameters[name].copy_(value)
     return dvae, state
 
 
