@@ -81,7 +81,7 @@ def cmd_demo(args) -> int:
 
 # ------------------------------------------------------------------------------- train-prior, resynth
 def _speeds(text: str) -> tuple[float, ...]:
-    """--speed-perturb: comma-separated positive factors."""
+    """--speed-perturb: comma-separated factors in [0.5, 2]."""
     try:
         speeds = tuple(float(a) for a in text.split(","))
     except ValueError:

@@ -146,7 +146,7 @@ print(f"figures in {OUT}/")
 # * a prior that only learns the *spectral envelope* scores about 0-1 dB SI-SDR: the envelope is easy, the
 #   harmonics of the voice (peaks every f0 Hz) are what carries the rest. Widening the decoder's MLP from 128
 #   to 512 units (`--hidden 512`) was the largest gain (+1.9 dB);
-# * with 47 voices a 16-D code memorises each speaker's harmonics instead of learning pitch; playing each
+# * with 42 voices the prior overfits them (its validation loss stops improving early); playing each
 #   utterance at seven speeds (`--speed-perturb 0.85,...,1.15`, pitch and formants move together) gives it
 #   more voices to generalise from (+0.5 dB at equal training time, 2.76 dB in all). The DVAE papers' 9 dB
 #   comes from 25 hours of speech.
