@@ -101,7 +101,8 @@ def cmd_train_prior(args) -> int:
                                 scheduled_sampling=args.scheduled_sampling, patience=args.patience, size=args.size,
                                 segment_hop=args.segment_hop, speeds=args.speed_perturb,
                                 progress=not args.no_progress,
-                                **({"hidden": args.hidden} if args.hidden else {}))
+                                **({"hidden": args.hidden} if args.hidden else {}),
+                                **({"decoder_layers": args.decoder_layers} if args.decoder_layers else {}))
     val = f", validation {history.val_loss[-1]:.4g}" if history.val_loss else ""
     if int(os.environ.get("RANK", "0")) == 0:  # under torchrun, one report
         print(f"{args.model} ({args.kind}) trained for {history.epochs} epochs: loss "
@@ -545,6 +546,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "pitch and formants move with the speed, so each speaker counts several times)")
     p.add_argument("--hidden", type=int, default=None,
                    help="width of the models' MLP layers (default: the kind's preset, 128 for speech)")
+    p.add_argument("--decoder-layers", type=int, default=None, metavar="N",
+                   help="rvae: hidden layers between the decoder's LSTM and its output (default: 1)")
     p.add_argument("--patience", type=int, default=None,
                    help="stop after this many epochs without validation improvement, keeping the best")
     p.add_argument("--resume", action="store_true", help="continue from --out if it exists")

@@ -60,6 +60,15 @@ def test_a_prior_trained_with_patience_is_used_at_its_best_epoch(tmp_path):
             torch.testing.assert_close(weights[name], value)
 
 
+def test_a_deeper_rvae_decoder_is_kept_by_its_checkpoint(tmp_path):
+    train_prior("speech", "rvae", tmp_path / "train.pt", epochs=1, size=8, progress=False, hidden=16, rnn_dim=8,
+                decoder_layers=2)
+    prior = load_prior(export_prior(tmp_path / "train.pt", tmp_path / "prior.pt"))
+    assert [m.out_features for m in prior.decoder if isinstance(m, torch.nn.Linear)] == [16, 16, 513]
+    with pytest.raises(ValueError, match="decoder_layers is an option of rvae"):
+        train_prior("speech", "vae", tmp_path / "vae.pt", epochs=1, size=8, progress=False, decoder_layers=2)
+
+
 def test_shipped_priors_load_by_name_frozen():
     assert {"srnn-trajectory", "rvae-speech"} <= set(pretrained_names())
     trajectory, speech = load_prior("srnn-trajectory"), load_prior("rvae-speech")

@@ -30,6 +30,8 @@ def build_dvae(name: str, kind: str = "trajectory", **overrides) -> DVAE:
     if kind not in PRESETS:
         raise ValueError(f"kind must be one of {', '.join(PRESETS)}, got {kind!r}")
     config = {**PRESETS[kind], **overrides}
+    if "decoder_layers" in overrides and key != "rvae":
+        raise ValueError(f"decoder_layers is an option of rvae; {name} has its own fixed decoder")
     if key == "rvae":
         config["causal"] = causal
     return MODELS[key](**config)

@@ -26,12 +26,14 @@ class RVAE(DVAE):
     name = "rvae"
 
     def __init__(self, x_dim: int, z_dim: int, likelihood: str = "gaussian", hidden: int = 64, rnn_dim: int = 64,
-                 causal: bool = True, **_):
+                 causal: bool = True, decoder_layers: int = 1, **_):
         super().__init__(x_dim, z_dim, likelihood)
         self.causal = causal
         directions = 1 if causal else 2
         self.decoder_rnn = nn.LSTM(z_dim, rnn_dim, batch_first=True, bidirectional=not causal)
-        self.decoder = mlp([directions * rnn_dim, hidden, self.likelihood.param_dim])
+        # `decoder_layers` hidden layers of width `hidden` between the recurrence and the output (the reference
+        # code has none; a small corpus needs a wider, deeper map, see the model card of rvae-speech)
+        self.decoder = mlp([directions * rnn_dim, *[hidden] * decoder_layers, self.likelihood.param_dim])
         self.x_rnn = nn.LSTM(x_dim, rnn_dim, batch_first=True, bidirectional=not causal)
         self.encoder = GaussianCell(z_dim, rnn_dim=rnn_dim, head_ctx_dim=directions * rnn_dim, use_z_prev=False,
                                     hidden=hidden)
