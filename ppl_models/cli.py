@@ -102,7 +102,8 @@ def cmd_train_prior(args) -> int:
                                 segment_hop=args.segment_hop, speeds=args.speed_perturb,
                                 progress=not args.no_progress,
                                 **({"hidden": args.hidden} if args.hidden else {}),
-                                **({"decoder_layers": args.decoder_layers} if args.decoder_layers else {}))
+                                **({"decoder_layers": args.decoder_layers} if args.decoder_layers else {}),
+                                **({"z_dim": args.z_dim} if args.z_dim else {}))
     val = f", validation {history.val_loss[-1]:.4g}" if history.val_loss else ""
     if int(os.environ.get("RANK", "0")) == 0:  # under torchrun, one report
         print(f"{args.model} ({args.kind}) trained for {history.epochs} epochs: loss "
@@ -546,6 +547,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "pitch and formants move with the speed, so each speaker counts several times)")
     p.add_argument("--hidden", type=int, default=None,
                    help="width of the models' MLP layers (default: the kind's preset, 128 for speech)")
+    p.add_argument("--z-dim", type=int, default=None, metavar="D",
+                   help="latent size (default: the kind's preset, 4 for trajectories, 16 for speech)")
     p.add_argument("--decoder-layers", type=int, default=None, metavar="N",
                    help="rvae: hidden layers between the decoder's LSTM and its output (default: 1)")
     p.add_argument("--patience", type=int, default=None,
