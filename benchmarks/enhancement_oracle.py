@@ -3,7 +3,7 @@ reconstruction of the clean speech with the true noise power (the prior's ceilin
 variance started at the 10 % noise floor or at the noisy mean power; then LV U-NA on a synthetic speech-like
 utterance (the demo's case) after 100 and 200 iterations.
 
-    python benchmarks/enhancement_oracle.py --data ../shared/data
+    python benchmarks/enhancement_oracle.py --data ../shared/data [--prior rvae-speech-z64]
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from ppl_models.metrics.audio import si_sdr
 
 
 def main(args) -> None:
-    prior = load_prior("rvae-speech")
+    prior = load_prior(args.prior)
     clean = load_audio(list_audio_files(f"{args.data}/speech_librispeech_resemblyzer/test-other")[0])[:48000]
     noisy, noise = mix_at_snr(clean, colored_noise(3.0, "white", seed=1), 5.0)
     peak = np.abs(noisy).max()
@@ -63,4 +63,5 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", required=True, help="the real-data folder")
     parser.add_argument("--iterations", type=int, default=200)
+    parser.add_argument("--prior", default="rvae-speech", help="speech prior, name or checkpoint (default: rvae-speech)")
     main(parser.parse_args())

@@ -99,7 +99,7 @@ def cmd_train_prior(args) -> int:
                                 batch_size=args.batch_size, lr=args.lr, warmup_epochs=args.warmup,
                                 device=resolve_device(args.device), resume=args.resume, seed=args.seed,
                                 scheduled_sampling=args.scheduled_sampling, patience=args.patience, size=args.size,
-                                segment_hop=args.segment_hop, speeds=args.speed_perturb,
+                                segment_hop=args.segment_hop, speeds=args.speed_perturb, init=args.init,
                                 progress=not args.no_progress,
                                 **({"hidden": args.hidden} if args.hidden else {}),
                                 **({"decoder_layers": args.decoder_layers} if args.decoder_layers else {}),
@@ -554,6 +554,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--patience", type=int, default=None,
                    help="stop after this many epochs without validation improvement, keeping the best")
     p.add_argument("--resume", action="store_true", help="continue from --out if it exists")
+    p.add_argument("--init", metavar="PRIOR",
+                   help="start from this trained prior (checkpoint or shipped name) with a fresh optimizer: train "
+                        "it longer or fine-tune it on your data; it fixes the sizes")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     _common(p)
     p.set_defaults(func=cmd_train_prior)

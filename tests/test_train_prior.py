@@ -69,6 +69,21 @@ def test_a_deeper_rvae_decoder_is_kept_by_its_checkpoint(tmp_path):
         train_prior("speech", "vae", tmp_path / "vae.pt", epochs=1, size=8, progress=False, decoder_layers=2)
 
 
+def test_training_can_start_from_a_trained_prior(tmp_path):
+    train_prior("trajectory", "vrnn", tmp_path / "a.pt", epochs=2, size=16, progress=False, hidden=8)
+    prior = load_prior(export_prior(tmp_path / "a.pt", tmp_path / "prior.pt"))
+    dvae, _ = train_prior("trajectory", "vrnn", tmp_path / "b.pt", epochs=1, size=16, progress=False, lr=0.0,
+                          init=tmp_path / "prior.pt", seed=1)  # other data, no step: the prior's weights
+    x = torch.rand(2, 10, 4)
+    torch.testing.assert_close(dvae.eval().reconstruct(x), prior.reconstruct(x))
+    assert torch.load(tmp_path / "b.pt", weights_only=False)["config"]["hidden"] == 8  # b keeps a's sizes
+    with pytest.raises(ValueError, match="is a vrnn trajectory prior, not srnn"):
+        train_prior("trajectory", "srnn", tmp_path / "c.pt", epochs=1, size=16, progress=False, init=tmp_path / "a.pt")
+    with pytest.raises(ValueError, match="fixes the sizes; drop hidden"):
+        train_prior("trajectory", "vrnn", tmp_path / "c.pt", epochs=1, size=16, progress=False, hidden=8,
+                    init=tmp_path / "a.pt")
+
+
 def test_shipped_priors_load_by_name_frozen():
     assert {"srnn-trajectory", "rvae-speech"} <= set(pretrained_names())
     trajectory, speech = load_prior("srnn-trajectory"), load_prior("rvae-speech")

@@ -88,7 +88,7 @@ def mot_trajectory_data(folders: list[str], length: int, hop: int, seed: int = 0
 def train_prior(kind: str, model: str, out: str | Path, data: str = "synthetic", epochs: int = 50,
                 batch_size: int = 32, lr: float = 1e-3, warmup_epochs: int = 10, device="cpu", resume: bool = False,
                 seed: int = 0, size: int = 512, progress: bool = True, scheduled_sampling: float = 0.0,
-                patience: int | None = None, segment_hop: int | None = None, speeds=(1.0,), **sizes):
+                patience: int | None = None, segment_hop: int | None = None, speeds=(1.0,), init=None, **sizes):
     """Train a DVAE prior by SVI with a linear KL warm-up; checkpoint to ``out`` every epoch.
 
     ``scheduled_sampling`` (SRNN, VRNN): after the warm-up, the probability that the decoder reads its own
@@ -96,7 +96,10 @@ def train_prior(kind: str, model: str, out: str | Path, data: str = "synthetic",
     (:meth:`~ppl_models.dvae.base.DVAE.scheduled_past`). ``patience``: stop when the validation loss has not
     improved for that many epochs and keep the best parameters (small corpora overfit). ``segment_hop``
     (speech): cut training segments every that many frames, overlapping ones augmenting a small corpus;
-    ``speeds`` (speech): use each training utterance once per speed factor (:func:`prior_data`).
+    ``speeds`` (speech): use each training utterance once per speed factor (:func:`prior_data`). ``init``: start
+    from the weights of a trained prior (a checkpoint or a shipped name) instead of a fresh network, to train it
+    longer or fine-tune it on other data; it fixes the architecture and the input standardisation, so ``sizes``
+    must be empty and ``model`` and ``kind`` must be its own.
 
     Under ``torchrun --nproc_per_node=K`` each process trains on every K-th sequence and gradients are
     averaged across processes (:mod:`ppl_models.infer.distributed`); only rank 0 writes the checkpoint.
@@ -108,8 +111,12 @@ def train_prior(kind: str, model: str, out: str | Path, data: str = "synthetic",
     if kind != "speech" and tuple(speeds) != (1.0,):
         raise ValueError(f"speed perturbation is for speech priors, not {kind!r} ones")
     train, val = prior_data(kind, data, size=size, seed=seed, segment_hop=segment_hop, speeds=speeds)
-    dvae = build_dvae(model, kind, **sizes).adapt_to(train).to(device)
-    config = {"model": model, "kind": kind, **PRESETS[kind], **sizes}
+    if init is None:
+        dvae = build_dvae(model, kind, **sizes).adapt_to(train)
+        config = {"model": model, "kind": kind, **PRESETS[kind], **sizes}
+    else:
+        dvae, config = _initial_dvae(init, model, kind, sizes)
+    dvae = dvae.to(device)
     if scheduled_sampling:
         config["scheduled_sampling"] = scheduled_sampling
     loader = DataLoader(TensorDataset(train[rank::world].to(device)), batch_size=batch_size, shuffle=True)
@@ -137,15 +144,31 @@ def pretrained_names() -> list[str]:
     return sorted(p.stem for p in PRETRAINED.glob("*.pt"))
 
 
+def _prior_file(path: str | Path) -> Path:
+    """A checkpoint path, or the file of a shipped prior named ``path``."""
+    if not Path(path).is_file() and str(path) in pretrained_names():
+        return PRETRAINED / f"{path}.pt"
+    if not Path(path).exists():
+        raise FileNotFoundError(f"{path}: no such checkpoint, nor a shipped prior ({', '.join(pretrained_names())})")
+    return Path(path)
+
+
 def load_prior(path: str | Path, device="cpu"):
     """A trained DVAE, in eval mode with gradients off (a frozen prior), from its checkpoint file or by the
     name of a shipped prior (``srnn-trajectory``, ``rvae-speech``: see ``ppl_models/pretrained``)."""
-    if not Path(path).is_file() and str(path) in pretrained_names():
-        path = PRETRAINED / f"{path}.pt"
-    elif not Path(path).exists():
-        raise FileNotFoundError(f"{path}: no such checkpoint, nor a shipped prior ({', '.join(pretrained_names())})")
-    dvae, _ = _dvae_of(path)
+    dvae, _ = _dvae_of(_prior_file(path))
     return dvae.to(device).eval().requires_grad_(False)
+
+
+def _initial_dvae(init: str | Path, model: str, kind: str, sizes: dict):
+    """(DVAE, config) of the trained prior ``init``, to be trained further as ``model`` on ``kind`` data."""
+    dvae, state = _dvae_of(_prior_file(init))
+    config = {k: v for k, v in state["config"].items() if k != "scheduled_sampling"}
+    if (config["model"].lower(), config["kind"]) != (model.lower(), kind):
+        raise ValueError(f"--init {init} is a {config['model']} {config['kind']} prior, not {model} ({kind})")
+    if sizes:
+        raise ValueError(f"--init {init} fixes the sizes; drop {', '.join(sorted(sizes))}")
+    return dvae.train(), config
 
 
 def _dvae_of(path: str | Path):
