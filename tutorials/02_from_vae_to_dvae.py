@@ -149,4 +149,8 @@ print(f"figures in {OUT}/")
 # * with 42 voices the prior overfits them (its validation loss stops improving early); playing each
 #   utterance at seven speeds (`--speed-perturb 0.85,...,1.15`, pitch and formants move together) gives it
 #   more voices to generalise from (+0.5 dB at equal training time, 2.76 dB in all). The DVAE papers' 9 dB
-#   comes from 25 hours of speech.
+#   comes from 25 hours of speech;
+# * with so few voices the *latent size* is the bottleneck: a 16-D code learnt from them carries little of a
+#   new voice, a 64-D one much more (`benchmarks/latent_capacity.py`). The same RVAE with `--z-dim 64`,
+#   shipped as `rvae-speech-z64`, resynthesises unseen speakers at 7.99 dB. `--init PRIOR` continues training
+#   from a trained prior (it took two such stages), or fine-tunes one on your own recordings.
