@@ -1,7 +1,7 @@
 """Where the enhancement headroom goes, on one utterance: the ideal Wiener mask, the speech prior's
 reconstruction of the clean speech with the true noise power (the prior's ceiling), and LV U-NA with the noise
 variance started at the 10 % noise floor or at the noisy mean power; then LV U-NA on a synthetic speech-like
-utterance (the demo's case) after 100 and 200 iterations.
+utterance (the demo's case) after 100, 150 and 200 iterations.
 
     python benchmarks/enhancement_oracle.py --data ../shared/data [--prior rvae-speech-z64]
 """
@@ -63,5 +63,6 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", required=True, help="the real-data folder")
     parser.add_argument("--iterations", type=int, default=200)
-    parser.add_argument("--prior", default="rvae-speech", help="speech prior, name or checkpoint (default: rvae-speech)")
+    parser.add_argument("--prior", default="rvae-speech",
+                        help="speech prior, a name or a checkpoint (default: %(default)s)")
     main(parser.parse_args())

@@ -91,6 +91,19 @@ def _speeds(text: str) -> tuple[float, ...]:
     return speeds
 
 
+def _at_least(low: int):
+    """An argparse type: an integer >= low."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be at least {low}, got {value}")
+        return value
+    return parse
+
+
 def cmd_train_prior(args) -> int:
     from ppl_models.dvae.train import train_prior
     from ppl_models.infer import resolve_device
@@ -102,8 +115,8 @@ def cmd_train_prior(args) -> int:
                                 segment_hop=args.segment_hop, speeds=args.speed_perturb, init=args.init,
                                 progress=not args.no_progress,
                                 **({"hidden": args.hidden} if args.hidden else {}),
-                                **({"decoder_layers": args.decoder_layers} if args.decoder_layers else {}),
-                                **({"z_dim": args.z_dim} if args.z_dim else {}))
+                                **({"decoder_layers": args.decoder_layers} if args.decoder_layers is not None else {}),
+                                **({"z_dim": args.z_dim} if args.z_dim is not None else {}))
     val = f", validation {history.val_loss[-1]:.4g}" if history.val_loss else ""
     if int(os.environ.get("RANK", "0")) == 0:  # under torchrun, one report
         print(f"{args.model} ({args.kind}) trained for {history.epochs} epochs: loss "
@@ -547,10 +560,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "pitch and formants move with the speed, so each speaker counts several times)")
     p.add_argument("--hidden", type=int, default=None,
                    help="width of the models' MLP layers (default: the kind's preset, 128 for speech)")
-    p.add_argument("--z-dim", type=int, default=None, metavar="D",
+    p.add_argument("--z-dim", type=_at_least(1), default=None, metavar="D",
                    help="latent size (default: the kind's preset, 4 for trajectories, 16 for speech)")
-    p.add_argument("--decoder-layers", type=int, default=None, metavar="N",
-                   help="rvae: hidden layers between the decoder's LSTM and its output (default: 1)")
+    p.add_argument("--decoder-layers", type=_at_least(0), default=None, metavar="N",
+                   help="rvae: hidden layers between the decoder's LSTM and its output (default: 1; the reference: 0)")
     p.add_argument("--patience", type=int, default=None,
                    help="stop after this many epochs without validation improvement, keeping the best")
     p.add_argument("--resume", action="store_true", help="continue from --out if it exists")

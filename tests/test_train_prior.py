@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from ppl_models.data.audio import list_audio_files, load_audio, speed_perturb
-from ppl_models.dvae import RVAE, SRNN
+from ppl_models.dvae import RVAE, SRNN, build_dvae
 from ppl_models.dvae.resynthesis import resynthesize
 from ppl_models.dvae.train import export_prior, load_prior, pretrained_names, prior_data, train_prior
 from ppl_models.metrics.audio import si_sdr
@@ -65,6 +65,9 @@ def test_a_deeper_rvae_decoder_is_kept_by_its_checkpoint(tmp_path):
                 decoder_layers=2)
     prior = load_prior(export_prior(tmp_path / "train.pt", tmp_path / "prior.pt"))
     assert [m.out_features for m in prior.decoder if isinstance(m, torch.nn.Linear)] == [16, 16, 513]
+    assert [m.out_features for m in build_dvae("rvae", "speech", decoder_layers=0).decoder] == [513]  # reference
+    train_prior("speech", "rvae-causal", tmp_path / "more.pt", epochs=1, size=8, progress=False,
+                init=tmp_path / "prior.pt")  # the same model under its other name
     with pytest.raises(ValueError, match="decoder_layers is an option of rvae"):
         train_prior("speech", "vae", tmp_path / "vae.pt", epochs=1, size=8, progress=False, decoder_layers=2)
 
@@ -79,7 +82,7 @@ def test_training_can_start_from_a_trained_prior(tmp_path):
     assert torch.load(tmp_path / "b.pt", weights_only=False)["config"]["hidden"] == 8  # b keeps a's sizes
     with pytest.raises(ValueError, match="is a vrnn trajectory prior, not srnn"):
         train_prior("trajectory", "srnn", tmp_path / "c.pt", epochs=1, size=16, progress=False, init=tmp_path / "a.pt")
-    with pytest.raises(ValueError, match="fixes the sizes; drop hidden"):
+    with pytest.raises(ValueError, match="fixes the sizes; drop --hidden"):
         train_prior("trajectory", "vrnn", tmp_path / "c.pt", epochs=1, size=16, progress=False, hidden=8,
                     init=tmp_path / "a.pt")
 
@@ -87,7 +90,8 @@ def test_training_can_start_from_a_trained_prior(tmp_path):
 def test_shipped_priors_load_by_name_frozen():
     assert {"srnn-trajectory", "rvae-speech"} <= set(pretrained_names())
     trajectory, speech = load_prior("srnn-trajectory"), load_prior("rvae-speech")
-    assert isinstance(trajectory, SRNN) and (trajectory.x_dim, trajectory.z_dim, trajectory.rnn.hidden_size) == (4, 4, 8)
+    assert isinstance(trajectory, SRNN)
+    assert (trajectory.x_dim, trajectory.z_dim, trajectory.rnn.hidden_size) == (4, 4, 8)
     assert isinstance(speech, RVAE) and speech.causal and (speech.x_dim, speech.z_dim) == (513, 16)
     assert speech.decoder_rnn.hidden_size == 128 and speech.decoder[0].out_features == 512  # LSTM(128), MLP 512
     assert not any(p.requires_grad for p in speech.parameters())

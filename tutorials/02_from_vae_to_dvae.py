@@ -140,7 +140,7 @@ print(f"figures in {OUT}/")
 # ## 5. A speech prior from ten minutes of speech
 #
 # The same code trains the shipped `rvae-speech` on real speech (`ppl-models train-prior --kind speech`; its
-# model card has the command). Two lessons from doing it on a small corpus, measured in
+# model card has the command). Three lessons from doing it on a small corpus, measured in
 # `benchmarks/RESULTS.md` by resynthesising unseen speakers through the prior:
 #
 # * a prior that only learns the *spectral envelope* scores about 0-1 dB SI-SDR: the envelope is easy, the

@@ -32,7 +32,8 @@ class RVAE(DVAE):
         directions = 1 if causal else 2
         self.decoder_rnn = nn.LSTM(z_dim, rnn_dim, batch_first=True, bidirectional=not causal)
         # `decoder_layers` hidden layers of width `hidden` between the recurrence and the output (the reference
-        # code has none; a small corpus needs a wider, deeper map, see the model card of rvae-speech)
+        # code has none; our small corpus needs a wide one, see rvae-speech's model card; deeper did not help,
+        # RESULTS.md, fourth round)
         self.decoder = mlp([directions * rnn_dim, *[hidden] * decoder_layers, self.likelihood.param_dim])
         self.x_rnn = nn.LSTM(x_dim, rnn_dim, batch_first=True, bidirectional=not causal)
         self.encoder = GaussianCell(z_dim, rnn_dim=rnn_dim, head_ctx_dim=directions * rnn_dim, use_z_prev=False,

@@ -155,7 +155,7 @@ def _prior_file(path: str | Path) -> Path:
 
 def load_prior(path: str | Path, device="cpu"):
     """A trained DVAE, in eval mode with gradients off (a frozen prior), from its checkpoint file or by the
-    name of a shipped prior (``srnn-trajectory``, ``rvae-speech``: see ``ppl_models/pretrained``)."""
+    name of a shipped prior (e.g. ``srnn-trajectory``, ``rvae-speech``: see ``ppl_models/pretrained``)."""
     dvae, _ = _dvae_of(_prior_file(path))
     return dvae.to(device).eval().requires_grad_(False)
 
@@ -164,10 +164,12 @@ def _initial_dvae(init: str | Path, model: str, kind: str, sizes: dict):
     """(DVAE, config) of the trained prior ``init``, to be trained further as ``model`` on ``kind`` data."""
     dvae, state = _dvae_of(_prior_file(init))
     config = {k: v for k, v in state["config"].items() if k != "scheduled_sampling"}
-    if (config["model"].lower(), config["kind"]) != (model.lower(), kind):
+    same = lambda name: name.lower().removesuffix("-causal")  # noqa: E731  (build_dvae's spelling rules)
+    if (same(config["model"]), config["kind"]) != (same(model), kind):
         raise ValueError(f"--init {init} is a {config['model']} {config['kind']} prior, not {model} ({kind})")
     if sizes:
-        raise ValueError(f"--init {init} fixes the sizes; drop {', '.join(sorted(sizes))}")
+        flags = ", ".join("--" + key.replace("_", "-") for key in sorted(sizes))
+        raise ValueError(f"--init {init} fixes the sizes; drop {flags}")
     return dvae.train(), config
 
 
