@@ -114,9 +114,9 @@ def cmd_train_prior(args) -> int:
                                 scheduled_sampling=args.scheduled_sampling, patience=args.patience, size=args.size,
                                 segment_hop=args.segment_hop, speeds=args.speed_perturb, init=args.init,
                                 progress=not args.no_progress,
-                                **({"hidden": args.hidden} if args.hidden else {}),
-                                **({"decoder_layers": args.decoder_layers} if args.decoder_layers is not None else {}),
-                                **({"z_dim": args.z_dim} if args.z_dim is not None else {}))
+                                **{key: value for key, value in (("hidden", args.hidden), ("z_dim", args.z_dim),
+                                                                 ("decoder_layers", args.decoder_layers))
+                                   if value is not None})
     val = f", validation {history.val_loss[-1]:.4g}" if history.val_loss else ""
     if int(os.environ.get("RANK", "0")) == 0:  # under torchrun, one report
         print(f"{args.model} ({args.kind}) trained for {history.epochs} epochs: loss "
@@ -558,7 +558,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--speed-perturb", type=_speeds, default=(1.0,), metavar="A,B,...",
                    help="speech: train on each utterance played at each of these speeds (e.g. 0.9,1.0,1.1: "
                         "pitch and formants move with the speed, so each speaker counts several times)")
-    p.add_argument("--hidden", type=int, default=None,
+    p.add_argument("--hidden", type=_at_least(1), default=None,
                    help="width of the models' MLP layers (default: the kind's preset, 128 for speech)")
     p.add_argument("--z-dim", type=_at_least(1), default=None, metavar="D",
                    help="latent size (default: the kind's preset, 4 for trajectories, 16 for speech)")

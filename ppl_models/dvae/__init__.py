@@ -20,11 +20,16 @@ PRESETS = {
 }
 
 
+def model_name(name: str) -> str:
+    """The one spelling of a DVAE's name: lower case, and ``rvae-causal`` is ``rvae``."""
+    return name.lower().removesuffix("-causal")
+
+
 def build_dvae(name: str, kind: str = "trajectory", **overrides) -> DVAE:
     """A DVAE by name (``rvae-noncausal`` for the non-causal RVAE) with the preset sizes of ``kind``."""
-    key = name.lower()
+    key = model_name(name)
     causal = not key.endswith("-noncausal")
-    key = key.removesuffix("-noncausal").removesuffix("-causal")
+    key = key.removesuffix("-noncausal")
     if key not in MODELS:
         raise ValueError(f"unknown DVAE {name!r}; known: {', '.join(MODELS)} (and rvae-noncausal)")
     if kind not in PRESETS:
@@ -37,4 +42,4 @@ def build_dvae(name: str, kind: str = "trajectory", **overrides) -> DVAE:
     return MODELS[key](**config)
 
 
-__all__ = ["DVAE", "DKF", "RVAE", "SRNN", "VAE", "VRNN", "MODELS", "PRESETS", "build_dvae"]
+__all__ = ["DVAE", "DKF", "RVAE", "SRNN", "VAE", "VRNN", "MODELS", "PRESETS", "build_dvae", "model_name"]

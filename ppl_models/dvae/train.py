@@ -15,7 +15,7 @@ import torch
 from torch.utils.data import DataLoader, TensorDataset
 
 from ppl_models.data.synthetic import sample_trajectories, speech_like
-from ppl_models.dvae import PRESETS, build_dvae
+from ppl_models.dvae import PRESETS, build_dvae, model_name
 from ppl_models.infer import CheckpointError, load_checkpoint, train_svi
 from ppl_models.infer.checkpoint import atomic_torch_save
 from ppl_models.infer.distributed import AllReduceOptim, init_distributed
@@ -164,8 +164,7 @@ def _initial_dvae(init: str | Path, model: str, kind: str, sizes: dict):
     """(DVAE, config) of the trained prior ``init``, to be trained further as ``model`` on ``kind`` data."""
     dvae, state = _dvae_of(_prior_file(init))
     config = {k: v for k, v in state["config"].items() if k != "scheduled_sampling"}
-    same = lambda name: name.lower().removesuffix("-causal")  # noqa: E731  (build_dvae's spelling rules)
-    if (same(config["model"]), config["kind"]) != (same(model), kind):
+    if (model_name(config["model"]), config["kind"]) != (model_name(model), kind):
         raise ValueError(f"--init {init} is a {config['model']} {config['kind']} prior, not {model} ({kind})")
     if sizes:
         flags = ", ".join("--" + key.replace("_", "-") for key in sorted(sizes))
