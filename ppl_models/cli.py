@@ -587,7 +587,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("input", metavar="IN", help="a wav/flac file or a folder of them")
     p.add_argument("--prior", default="rvae-speech",
                    help="a speech-prior checkpoint (train-prior --kind speech) or a shipped prior's name "
-                        "(default: rvae-speech)")
+                        "(default: rvae-speech, the reference's 16-D latent; rvae-speech-z64 is the better "
+                        "resynthesiser of unseen speakers: 8.7 against 2.8 dB SI-SDR)")
     p.add_argument("--out", required=True, help="output wav, or output folder when IN is a folder")
     _common(p)
     p.set_defaults(func=cmd_resynth)

@@ -132,7 +132,10 @@ def register(sub, common) -> None:
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("input", metavar="IN", help="a noisy wav/flac file or a folder of them")
     p.add_argument("--out", required=True, help="output wav, or output folder when IN is a folder")
-    p.add_argument("--prior", default="rvae-speech", help="speech prior: checkpoint or shipped name")
+    p.add_argument("--prior", default="rvae-speech",
+                   help="speech prior: checkpoint or shipped name. rvae-speech-z64 models speech more closely "
+                        "but also noise: better on our 2.5-17.5 dB SNR test set, worse on the -5..5 dB one "
+                        "(benchmarks/RESULTS.md)")
     p.add_argument("--noise-model", default="lv", choices=["lv", "no", "nolv", "nmf"],
                    help="lv: from the speech latents; no: from the past noisy frames; nolv: both; nmf: RVAE-VEM")
     p.add_argument("--mode", default="una", choices=["una", "und", "unda"],
