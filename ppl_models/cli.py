@@ -115,7 +115,8 @@ def cmd_train_prior(args) -> int:
                                 segment_hop=args.segment_hop, speeds=args.speed_perturb, init=args.init,
                                 progress=not args.no_progress,
                                 **{key: value for key, value in (("hidden", args.hidden), ("z_dim", args.z_dim),
-                                                                 ("decoder_layers", args.decoder_layers))
+                                                                 ("decoder_layers", args.decoder_layers),
+                                                                 ("velocity", args.velocity or None))
                                    if value is not None})
     val = f", validation {history.val_loss[-1]:.4g}" if history.val_loss else ""
     if int(os.environ.get("RANK", "0")) == 0:  # under torchrun, one report
@@ -564,6 +565,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="latent size (default: the kind's preset, 4 for trajectories, 16 for speech)")
     p.add_argument("--decoder-layers", type=_at_least(0), default=None, metavar="N",
                    help="rvae: hidden layers between the decoder's LSTM and its output (default: 1; the reference: 0)")
+    p.add_argument("--velocity", action="store_true",
+                   help="srnn, trajectory: the recurrence also reads the last displacement of the box, not only "
+                        "the box (better one-step prediction of real motion; see benchmarks/RESULTS.md)")
     p.add_argument("--patience", type=int, default=None,
                    help="stop after this many epochs without validation improvement, keeping the best")
     p.add_argument("--resume", action="store_true", help="continue from --out if it exists")

@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from ppl_models.data.audio import list_audio_files, load_audio, speed_perturb
+from ppl_models.data.synthetic import sample_trajectories
 from ppl_models.dvae import RVAE, SRNN, build_dvae
 from ppl_models.dvae.resynthesis import resynthesize
 from ppl_models.dvae.train import export_prior, load_prior, pretrained_names, prior_data, train_prior
@@ -72,6 +73,25 @@ def test_a_deeper_rvae_decoder_is_kept_by_its_checkpoint(tmp_path):
         train_prior("speech", "vae", tmp_path / "vae.pt", epochs=1, size=8, progress=False, decoder_layers=2)
 
 
+def test_a_velocity_srnn_reads_each_displacement_and_keeps_it_in_its_checkpoint(tmp_path):
+    dvae, _ = train_prior("trajectory", "srnn", tmp_path / "train.pt", epochs=1, size=16, progress=False,
+                          velocity=True)
+    x = torch.as_tensor(sample_trajectories(4, seed=3))
+    spread = (x[:, 1:] - x[:, :-1]).reshape(-1, 4).std(0)
+    assert not torch.allclose(dvae.motion_scale, torch.ones(4))  # set from the training data, not left at 1
+    seen = dvae.rnn_input(x)
+    torch.testing.assert_close(seen[:, 1:, 4:] * dvae.motion_scale, x[:, 1:] - x[:, :-1])
+    assert seen[:, 0, 4:].abs().max() == 0  # the first frame has no displacement
+    assert 0.2 < (dvae.motion_scale / spread).min() and (dvae.motion_scale / spread).max() < 5
+    prior = load_prior(export_prior(tmp_path / "train.pt", tmp_path / "prior.pt"))
+    assert prior.velocity and prior.rnn.input_size == 8
+    torch.testing.assert_close(prior.reconstruct(x), dvae.eval().reconstruct(x))
+    assert prior.generate(5, 2).shape == (2, 5, 4)
+    assert not load_prior("srnn-trajectory").velocity  # priors written before the option load without it
+    with pytest.raises(ValueError, match="velocity is an option of srnn trajectory priors"):
+        build_dvae("vrnn", "trajectory", velocity=True)
+
+
 def test_training_can_start_from_a_trained_prior(tmp_path):
     train_prior("trajectory", "vrnn", tmp_path / "a.pt", epochs=2, size=16, progress=False, hidden=8)
     prior = load_prior(export_prior(tmp_path / "a.pt", tmp_path / "prior.pt"))
@@ -101,8 +121,6 @@ def test_shipped_priors_load_by_name_frozen():
 
 def test_shipped_trajectory_prior_predicts_the_next_box():
     """Teacher-forced reconstruction of unseen synthetic trajectories is within a few pixels (1/1000)."""
-    from ppl_models.data.synthetic import sample_trajectories
-
     x = torch.as_tensor(sample_trajectories(200, seed=12345))
     error = (load_prior("srnn-trajectory").reconstruct(x) - x).square().mean((0, 2)).sqrt()
     assert error[1:].mean() < 0.02  # frame 1 has no past to read

@@ -37,6 +37,8 @@ def build_dvae(name: str, kind: str = "trajectory", **overrides) -> DVAE:
     config = {**PRESETS[kind], **overrides}
     if "decoder_layers" in overrides and key != "rvae":
         raise ValueError(f"decoder_layers is an option of rvae; {name} has its own fixed decoder")
+    if overrides.get("velocity") and (key, kind) != ("srnn", "trajectory"):
+        raise ValueError(f"velocity is an option of srnn trajectory priors, not of {name} ({kind})")
     if key == "rvae":
         config["causal"] = causal
     return MODELS[key](**config)

@@ -19,6 +19,13 @@ observation the decoder predicts the displacement from the previous frame, mu_t 
 (x_0 = 0, so the first frame is predicted whole). Boxes move by about 1e-3 of the image per frame while
 their positions span the whole image: predicting positions outright, a small LSTM is off by a third of a
 box width (one-step RMSE 6e-3), far worse than a constant-velocity Kalman filter.
+
+``velocity`` (an option, ``train-prior --velocity``; needs ``residual``): the recurrence also reads each
+frame's displacement (x_{t-1} - x_{t-2}) / delta, delta the typical displacement of the training data.
+Reading standardised positions alone, an LSTM(8) hardly resolves a motion of 1e-3 of the image: on held-out
+MOT15 tracks its one-step prediction is worse than holding the last box; reading the displacement it comes
+close to constant velocity (benchmarks/motion_prediction.py, RESULTS.md). It is not the preset because the
+MixDVAE tracker does not clearly gain from it (more identity switches on real detections).
 """
 
 from __future__ import annotations
@@ -36,12 +43,16 @@ class SRNN(DVAE):
     reads_past_x = True
 
     def __init__(self, x_dim: int, z_dim: int, likelihood: str = "gaussian", hidden: int = 64, rnn_dim: int = 64,
-                 residual: bool = False, **_):
+                 residual: bool = False, velocity: bool = False, **_):
         super().__init__(x_dim, z_dim, likelihood)
         if residual and likelihood != "gaussian":
             raise ValueError("residual=True needs the Gaussian (trajectory) likelihood")
-        self.residual = residual
-        self.rnn = nn.LSTM(x_dim, rnn_dim, batch_first=True)
+        if velocity and not residual:
+            raise ValueError("velocity=True needs residual=True")
+        self.residual, self.velocity = residual, velocity
+        if velocity:  # the frame-to-frame displacement's spread, set by adapt_to: its unit for the recurrence
+            self.register_buffer("motion_scale", torch.ones(x_dim))
+        self.rnn = nn.LSTM(x_dim * (2 if velocity else 1), rnn_dim, batch_first=True)
         self.transition = GaussianCell(z_dim, head_ctx_dim=rnn_dim, hidden=hidden)
         self.backward_rnn = nn.LSTM(rnn_dim + x_dim, rnn_dim, batch_first=True)
         self.encoder = GaussianCell(z_dim, head_ctx_dim=rnn_dim, hidden=hidden)
@@ -49,8 +60,15 @@ class SRNN(DVAE):
 
     def context(self, x, past):
         """(h, x_prev): the deterministic states h_t from past_{1:t-1}, (B, T, rnn_dim), and past_{t-1}."""
-        h, _ = self.rnn(self.shift(self.features(past)))
-        return h, self.shift(past)
+        return self.rnn(self.shift(self.rnn_input(past)))[0], self.shift(past)
+
+    def rnn_input(self, x):
+        """What the recurrence reads of each frame: the standardised box, and with ``velocity`` also its
+        displacement from the frame before in units of the typical displacement (zero at the first frame)."""
+        if not self.velocity:
+            return self.features(x)
+        motion = torch.cat([torch.zeros_like(x[:, :1]), x[:, 1:] - x[:, :-1]], dim=1) / self.motion_scale
+        return torch.cat([self.features(x), motion], dim=-1)
 
     def prior_latent(self, x, ctx):
         return self.transition, None, ctx[0]
@@ -76,12 +94,15 @@ class SRNN(DVAE):
         if self.residual:  # displacements average zero; the log-scale starts at the frame-to-frame spread
             bias = self.decoder[-1].bias
             bias[:self.x_dim] = 0
-            bias[self.x_dim:] = torch.log((x[:, 1:] - x[:, :-1]).reshape(-1, self.x_dim).std(0).clamp_min(1e-6))
+            spread = (x[:, 1:] - x[:, :-1]).reshape(-1, self.x_dim).std(0).clamp_min(1e-6)
+            bias[self.x_dim:] = torch.log(spread)
+            if self.velocity:
+                self.motion_scale.copy_(spread)
         return self
 
     @torch.no_grad()
     def generate(self, length: int, num: int = 1, device=None) -> torch.Tensor:
-        f_prev = torch.zeros(num, self.x_dim, device=device)  # shift()'s zero pad: features of "x_0", as trained
+        f_prev = torch.zeros(num, self.rnn.input_size, device=device)  # shift()'s zero pad for "x_0", as trained
         x_prev = torch.zeros(num, self.x_dim, device=device)
         z_prev, state, xs = torch.zeros(num, self.z_dim, device=device), None, []
         for _ in range(length):
@@ -91,5 +112,5 @@ class SRNN(DVAE):
             z_prev = loc + scale * torch.randn_like(loc)
             x_prev = self.likelihood.mean(self._emit(self.decoder(torch.cat([z_prev, h], dim=-1)), x_prev))
             xs.append(x_prev)
-            f_prev = self.features(x_prev)
+            f_prev = self.rnn_input(torch.stack(xs[-2:], dim=1))[:, -1]
         return torch.stack(xs, dim=1)
