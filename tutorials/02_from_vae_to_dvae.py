@@ -153,6 +153,7 @@ print(f"figures in {OUT}/")
 # * with so few voices the *latent size* is the bottleneck: a 16-D code learnt from them carries little of a
 #   new voice, a 64-D one much more (`benchmarks/latent_capacity.py`). The same RVAE with `--z-dim 64`,
 #   shipped as `rvae-speech-z64`, resynthesises unseen speakers at 8.66 dB. `--init PRIOR` continues training
-#   from a trained prior (it took four such stages, each at a lower learning rate), or fine-tunes one on
-#   your own recordings. A wider latent is not free: it also resynthesises *noise* well, so as the speech
-#   model of an enhancer (tutorial 6) it explains part of the noise as speech when the noise dominates.
+#   from a trained prior (after a first run from scratch, three such stages at ever lower learning rates),
+#   or fine-tunes one on your own recordings. A wider latent is not free: it also resynthesises *noise*
+#   well, so as the speech model of an enhancer (tutorial 6) it explains part of the noise as speech when the
+#   noise dominates.

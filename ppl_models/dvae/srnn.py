@@ -23,9 +23,10 @@ box width (one-step RMSE 6e-3), far worse than a constant-velocity Kalman filter
 ``velocity`` (an option, ``train-prior --velocity``; needs ``residual``): the recurrence also reads each
 frame's displacement (x_{t-1} - x_{t-2}) / delta, delta the typical displacement of the training data.
 Reading standardised positions alone, an LSTM(8) hardly resolves a motion of 1e-3 of the image: on held-out
-MOT15 tracks its one-step prediction is worse than holding the last box; reading the displacement it comes
-close to constant velocity (benchmarks/motion_prediction.py, RESULTS.md). It is not the preset because the
-MixDVAE tracker does not clearly gain from it (more identity switches on real detections).
+MOT15 tracks its one-step prediction is worse than holding the last box; reading the displacement cuts that
+error by a fifth to a half, to near constant velocity on one fold (benchmarks/motion_prediction.py,
+RESULTS.md). It is not the preset because the MixDVAE tracker does not clearly gain from it (more identity
+switches on real detections).
 """
 
 from __future__ import annotations
