@@ -10,7 +10,8 @@ for the neural models, over all sensors; not given for unimodal, which models th
 
 A set folder may name its targets in the command line as FOLDER:target1,target2 (default: every sensor).
 ``--probe`` adds, for each MVRNN, the linear probe of ``ppl_models.multimodal.probe``: R^2 of each sensor's test
-frames read off each latent chain (shared or private), fitted on the train frames.
+frames read off each latent chain (shared or private), fitted on the train frames. ``--gap FRAMES`` also imputes
+the target through one gap per test sequence, the target seen everywhere else, and scores only the gap.
 """
 
 from __future__ import annotations
@@ -30,6 +31,16 @@ from ppl_models.multimodal.imputation import (IMPUTERS, build_imputer, fit, held
 from ppl_models.multimodal.probe import probe
 
 
+def gap_frames(shape: tuple[int, int], length: int, seed: int = 0) -> np.ndarray:
+    """(N, T) bool: one gap of ``length`` frames per sequence, starting at a random frame of the middle half
+    (the same gaps for every model: a fixed seed)."""
+    N, T = shape
+    if not 0 < length <= T // 2:
+        raise ValueError(f"--gap must be between 1 and half the sequence length ({T // 2}), got {length}")
+    start = np.random.default_rng(seed).integers(T // 4, T - length - T // 4 + 1, size=N)
+    return (np.arange(T) >= start[:, None]) & (np.arange(T) < (start + length)[:, None])
+
+
 def run_set(spec: str, args, device) -> list[dict]:
     folder, _, targets = spec.partition(":")
     train, test = load_fusion(Path(folder) / "train.npz"), load_fusion(Path(folder) / "test.npz")
@@ -46,6 +57,11 @@ def run_set(spec: str, args, device) -> list[dict]:
                 _, standard = fit(model, train, epochs=args.epochs, device=device, seed=seed, progress=False)
                 mean, std = impute(model, standard, test, target, device)
                 score = imputation_scores(test.sensors[target], mean, std, test.mask(target))
+                if args.gap:  # the target seen around one gap per sequence; only the gap's frames scored
+                    hidden = gap_frames(test.mask(target).shape, args.gap)
+                    mean, std = impute(model, standard, test, target, device, hidden=hidden)
+                    gap = imputation_scores(test.sensors[target], mean, std, test.mask(target) * hidden)
+                    score.update(gap_rmse=gap["rmse"], gap_coverage=gap["coverage"])
                 score["held_out"] = np.nan if name == "unimodal" else held_out_score(model, standard, test, device)
                 score["seconds"] = time.perf_counter() - start
                 if args.probe and name == "mvrnn":
@@ -57,10 +73,14 @@ def run_set(spec: str, args, device) -> list[dict]:
             row = {"set": Path(folder).name, "target": target, "model": name,
                    **{k: float(np.mean([r[k] for r in runs])) for k in runs[0]},
                    "rmse_std": float(np.std([r["rmse"] for r in runs]))}
+            if args.gap:
+                row["gap_rmse_std"] = float(np.std([r["gap_rmse"] for r in runs]))
             rows.append(row)
             held = "" if np.isnan(row["held_out"]) else f"{row['held_out']:.3f}"
+            gap = (f" {row['gap_rmse']:.3f} ± {row['gap_rmse_std']:.3f} | {100 * row['gap_coverage']:.1f} |"
+                   if args.gap else "")
             print(f"| {row['set']} | {target} | {name} | {row['rmse']:.3f} ± {row['rmse_std']:.3f} | "
-                  f"{100 * row['coverage']:.1f} | {held} | {row['seconds']:.0f} |", flush=True)
+                  f"{100 * row['coverage']:.1f} | {held} | {row['seconds']:.0f} |{gap}", flush=True)
     return rows
 
 
@@ -73,11 +93,15 @@ def main(argv=None):
     parser.add_argument("--hidden", type=int, default=32)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--probe", action="store_true", help="probe what each MVRNN latent chain carries")
+    parser.add_argument("--gap", type=int, default=0, metavar="FRAMES",
+                        help="also impute the target through one gap of FRAMES frames per test sequence, seen "
+                             "everywhere else, and score the gap (two more columns)")
     parser.add_argument("--json", help="write the rows here")
     args = parser.parse_args(argv)
     device = resolve_device(args.device)
-    print("| set | target | model | RMSE | within 2 std % | held-out score / value | train s |")
-    print("|---|---|---|---|---|---|---|")
+    gap = f" gap of {args.gap}: RMSE | within 2 std % |" if args.gap else ""
+    print(f"| set | target | model | RMSE | within 2 std % | held-out score / value | train s |{gap}")
+    print("|---" * (7 + 2 * bool(args.gap)) + "|")
     rows = [row for spec in args.sets for row in run_set(spec, args, device)]
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=1))
