@@ -20,7 +20,6 @@ from pyro.infer import SVI, Trace_ELBO
 from pyro.optim import Adam
 
 from ppl_models.data.noisy_speech import SNR_SETS, noisy_speech_set
-from ppl_models.data.stft import istft
 from ppl_models.dvae.train import load_prior
 from ppl_models.enhancement.enhance import FLOOR_QUANTILE, build_system, noisy_batch
 from ppl_models.infer import resolve_device
@@ -48,8 +47,7 @@ def gains(items, prior, noise_model: str, lr: float, checkpoints: list[int], dev
         if step in checkpoints:
             with torch.no_grad():
                 wiener = system.wiener_mask(batch.power)
-                estimates = [istft((batch.join(wiener, k) * batch.join(batch.spec, k)).T, length=len(s)).cpu().numpy()
-                             for k, s in enumerate(signals)]
+                estimates = [batch.filtered(wiener, k, len(s)) for k, s in enumerate(signals)]
             out.append(float(np.mean([si_sdr(it.clean, e) for it, e in zip(items, estimates)]) - noisy))
     return out
 

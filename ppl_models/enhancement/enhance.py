@@ -75,6 +75,12 @@ class NoisyBatch:
         """(N, L, ...) per-segment values -> (T, ...) of one utterance, padding dropped."""
         return torch.cat([rows[r][self.mask[r]] for r in self.pieces[utterance]])
 
+    def filtered(self, mask: torch.Tensor, utterance: int, length: int) -> np.ndarray:
+        """One utterance's waveform (``length`` samples, original scale) after multiplying its noisy STFT by the
+        per-segment ``mask`` (N, L, F), e.g. a Wiener filter."""
+        spec = self.join(mask, utterance) * self.join(self.spec, utterance)  # (T, F)
+        return istft(spec.T, length=length).cpu().numpy() * self.peaks[utterance]
+
 
 def noisy_batch(signals: list[np.ndarray], device, segment_frames: int | None = 100) -> NoisyBatch:
     """Peak-normalised STFTs of the signals in segments of ``segment_frames`` (None: whole utterances)."""
@@ -166,10 +172,8 @@ def enhance(signals: list[np.ndarray], prior, noise_model: str = "lv", mode: str
     wiener = system.wiener_mask(batch.power, num_samples, learn_gain=mode != "und")
     out, masks = [], []
     for i, signal in enumerate(signals):
-        mask = batch.join(wiener, i)  # (T, F)
-        estimate = istft((mask * batch.join(batch.spec, i)).T, length=len(signal))
-        out.append(estimate.cpu().numpy() * batch.peaks[i])
-        masks.append(mask.cpu().numpy())
+        out.append(batch.filtered(wiener, i, len(signal)))
+        masks.append(batch.join(wiener, i).cpu().numpy())  # (T, F)
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     return Enhancement(out, masks, losses, time.perf_counter() - started)
