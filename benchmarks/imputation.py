@@ -1,7 +1,8 @@
 """Imputation table (Guo 2019, sec. 5): for each data set and each target sensor, every model is trained on
 train.npz and imputes the target on test.npz from the other sensors; RMSE (in the file's units), share of the
-true values inside +- 2 std, and the held-out score per observed value (exact log-likelihood for hmm/lds, ELBO
-for the neural models, over all sensors; not given for unimodal, which models the target alone).
+true values inside +- 2 std, CRPS and negative log-density of the predictive N(mean, std^2) per value (proper
+scores: they also charge a wrong std), and the held-out score per observed value (exact log-likelihood for
+hmm/lds, ELBO for the neural models, over all sensors; not given for unimodal, which models the target alone).
 
     D=../shared/data
     ppl-models export-physionet --record mixedsignals --data $D --out-dir sets/physio-mixed
@@ -61,7 +62,7 @@ def run_set(spec: str, args, device) -> list[dict]:
                     hidden = gap_frames(test.mask(target).shape, args.gap)
                     mean, std = impute(model, standard, test, target, device, hidden=hidden)
                     gap = imputation_scores(test.sensors[target], mean, std, test.mask(target) * hidden)
-                    score.update(gap_rmse=gap["rmse"], gap_coverage=gap["coverage"])
+                    score.update({f"gap_{k}": v for k, v in gap.items()})
                 score["held_out"] = np.nan if name == "unimodal" else held_out_score(model, standard, test, device)
                 score["seconds"] = time.perf_counter() - start
                 if args.probe and name == "mvrnn":
@@ -72,15 +73,17 @@ def run_set(spec: str, args, device) -> list[dict]:
                 runs.append(score)
             row = {"set": Path(folder).name, "target": target, "model": name,
                    **{k: float(np.mean([r[k] for r in runs])) for k in runs[0]},
-                   "rmse_std": float(np.std([r["rmse"] for r in runs]))}
+                   "rmse_std": float(np.std([r["rmse"] for r in runs])),
+                   "crps_std": float(np.std([r["crps"] for r in runs]))}
             if args.gap:
                 row["gap_rmse_std"] = float(np.std([r["gap_rmse"] for r in runs]))
             rows.append(row)
             held = "" if np.isnan(row["held_out"]) else f"{row['held_out']:.3f}"
-            gap = (f" {row['gap_rmse']:.3f} ± {row['gap_rmse_std']:.3f} | {100 * row['gap_coverage']:.1f} |"
-                   if args.gap else "")
+            gap = (f" {row['gap_rmse']:.3f} ± {row['gap_rmse_std']:.3f} | {100 * row['gap_coverage']:.1f} | "
+                   f"{row['gap_crps']:.3f} | {row['gap_nll']:.2f} |" if args.gap else "")
             print(f"| {row['set']} | {target} | {name} | {row['rmse']:.3f} ± {row['rmse_std']:.3f} | "
-                  f"{100 * row['coverage']:.1f} | {held} | {row['seconds']:.0f} |{gap}", flush=True)
+                  f"{100 * row['coverage']:.1f} | {row['crps']:.3f} ± {row['crps_std']:.3f} | {row['nll']:.2f} | "
+                  f"{held} | {row['seconds']:.0f} |{gap}", flush=True)
     return rows
 
 
@@ -99,9 +102,10 @@ def main(argv=None):
     parser.add_argument("--json", help="write the rows here")
     args = parser.parse_args(argv)
     device = resolve_device(args.device)
-    gap = f" gap of {args.gap}: RMSE | within 2 std % |" if args.gap else ""
-    print(f"| set | target | model | RMSE | within 2 std % | held-out score / value | train s |{gap}")
-    print("|---" * (7 + 2 * bool(args.gap)) + "|")
+    gap = f" gap of {args.gap}: RMSE | within 2 std % | CRPS | NLL |" if args.gap else ""
+    print(f"| set | target | model | RMSE | within 2 std % | CRPS | NLL / value | held-out score / value | train s |"
+          f"{gap}")
+    print("|---" * (9 + 4 * bool(args.gap)) + "|")
     rows = [row for spec in args.sets for row in run_set(spec, args, device)]
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=1))

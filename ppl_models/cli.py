@@ -465,7 +465,8 @@ def cmd_impute(args) -> int:
     if observed.any():
         scores = imputation_scores(test.sensors[args.target], mean, std, observed)
         print(f"against the test file's own {args.target}: RMSE {scores['rmse']:.4f}, truth within 2 std "
-              f"{scores['coverage']:.1%}; held-out score {held_out_score(model, standard, test, device):.3f} per value")
+              f"{scores['coverage']:.1%}, CRPS {scores['crps']:.4f}, NLL {scores['nll']:.3f} per value; "
+              f"held-out score {held_out_score(model, standard, test, device):.3f} per value")
     others = {m: test.sensors[m][0] for m in test.names if m != args.target}
     plot = plot_imputation(test.sensors[args.target][0], mean[0], std[0], np.ones(test.shape[1], bool),
                            args.plot or Path(args.out).with_suffix(".png"), others,

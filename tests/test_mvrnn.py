@@ -183,3 +183,25 @@ def test_imputers_compute_the_same_on_every_device_and_train_there(name, device)
     assert np.isfinite(history.train_loss).all()
     mean, std = impute(moved, standard, train, "b", device)
     assert np.isfinite(mean).all() and (std > 0).all()
+
+
+def test_imputation_scores_are_the_proper_scores_of_the_predictive_gaussian():
+    """CRPS in closed form = the integral of (F(y) - 1[y >= truth])^2 dy done numerically, NLL = scipy's
+    Gaussian log-density; a std twice too small or too large costs in both, not in the RMSE."""
+    import scipy.integrate
+    import scipy.stats
+
+    rng = np.random.default_rng(0)
+    truth, mean, std = rng.normal(size=50), rng.normal(size=50), rng.uniform(0.3, 2.0, size=50)
+    y = np.linspace(-20, 20, 400001)
+    for t, m, s in zip(truth[:5], mean[:5], std[:5]):
+        numeric = scipy.integrate.trapezoid((scipy.stats.norm.cdf(y, m, s) - (y >= t)) ** 2, y)
+        assert abs(imputation_scores(np.array([t]), np.array([m]), np.array([s]), np.ones(1))["crps"]
+                   - numeric) < 1e-4
+    scores = imputation_scores(truth, mean, std, np.ones(50))
+    assert np.isclose(scores["nll"], -scipy.stats.norm.logpdf(truth, mean, std).mean())
+    noise = rng.normal(size=20000)  # truth ~ N(0, 1), predicted mean 0: only the std differs
+    right, *wrong = (imputation_scores(noise, np.zeros_like(noise), np.full_like(noise, s), np.ones_like(noise))
+                     for s in (1.0, 0.5, 2.0))
+    for w in wrong:
+        assert w["rmse"] == right["rmse"] and w["crps"] > right["crps"] and w["nll"] > right["nll"]
