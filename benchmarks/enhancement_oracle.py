@@ -4,21 +4,32 @@ variance started at the 10 % noise floor or at the noisy mean power; then LV U-N
 utterance (the demo's case) after 100, 150 and 200 iterations.
 
     python benchmarks/enhancement_oracle.py --data ../shared/data [--prior rvae-speech-z64]
+
+``--sets qut dmd`` does the same for the noisy test sets of ``benchmarks/enhancement.py`` (same utterances and
+noises), per noise kind: the ideal mask and the prior's ceiling; with ``--noise-models lv no nolv`` also each
+U-NA fit (defaults of ``enhance``, the set as one batch) and its two halves, each paired with the truth: the
+fitted speech variance with the true noise power, the true speech power with the fitted noise variance.
+
+    python benchmarks/enhancement_oracle.py --data ../shared/data --sets qut dmd --noise-models lv no nolv \
+        --device cuda
 """
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 import numpy as np
 import pyro
 import torch
 
 from ppl_models.data.audio import list_audio_files, load_audio
+from ppl_models.data.noisy_speech import SNR_SETS, noisy_speech_set
 from ppl_models.data.stft import istft, stft
 from ppl_models.data.synthetic import colored_noise, mix_at_snr, speech_like
 from ppl_models.dvae.train import load_prior
-from ppl_models.enhancement.enhance import build_system, enhance, fit, noisy_batch
+from ppl_models.enhancement.enhance import DEFAULT_ITERATIONS, build_system, enhance, fit, noisy_batch
+from ppl_models.infer import resolve_device
 from ppl_models.metrics.audio import si_sdr
 
 
@@ -59,10 +70,74 @@ def main(args) -> None:
         print(f"  LV U-NA, {iterations} iterations: {si_sdr(clean, result.signals[0]):.2f} dB")
 
 
+def segment_powers(signals, peaks, device) -> torch.Tensor:
+    """(N, L, F) powers of ``signals`` cut into the segments of ``noisy_batch``, on the scale of the noisy
+    signals (divided by the noisy ``peaks``, not their own)."""
+    batch = noisy_batch(signals, device)
+    power = batch.power.clone()
+    for i, piece in enumerate(batch.pieces):
+        power[piece] *= (batch.peaks[i] / peaks[i]) ** 2
+    return power
+
+
+def set_ceilings(args) -> None:
+    device = resolve_device(args.device)
+    prior = load_prior(args.prior, device)
+    for name in args.sets:
+        items = noisy_speech_set(args.data, "test", SNR_SETS[name], args.utterances, seed=1)  # as in enhancement.py
+        noisy = np.array([si_sdr(it.clean, it.noisy) for it in items])
+        rows = {"ideal mask": [], "prior's reconstruction, true noise power": []}
+        for it in items:
+            peak = np.abs(it.noisy).max()
+            S, B, X = (stft(torch.as_tensor(v / peak, dtype=torch.float32)) for v in
+                       (it.clean, it.noisy - it.clean, it.noisy))
+            speech, noise = S.abs().square(), B.abs().square()
+            with torch.no_grad():
+                rebuilt = prior.reconstruct(speech.T[None].to(device))[0].T.cpu()
+            for row, v in zip(rows.values(), (speech, rebuilt)):
+                row.append(si_sdr(it.clean, istft(v / (v + noise) * X, length=len(it.clean)).numpy() * peak))
+        batch = noisy_batch([it.noisy for it in items], device)
+        speech = segment_powers([it.clean for it in items], batch.peaks, device)
+        noise = segment_powers([it.noisy - it.clean for it in items], batch.peaks, device)
+        for noise_model in args.noise_models:
+            pyro.clear_param_store()
+            pyro.set_rng_seed(0)
+            system = build_system(prior, noise_model, batch.power)
+            fit(system, batch.power, batch.mask, DEFAULT_ITERATIONS["una"])
+            v_s, v_b = torch.zeros_like(batch.power), torch.zeros_like(batch.power)
+            with torch.no_grad():
+                for _ in range(8):  # the Wiener filter's guide samples, averaged per variance
+                    z = system.sample_latents(batch.power)
+                    v_s += system.gain(batch.power, True) * system.speech_variance(z) / 8
+                    v_b += system.noise_variance(z, batch.power) / 8
+            masks = {"U-NA": system.wiener_mask(batch.power), "fitted speech, true noise power": v_s / (v_s + noise),
+                     "true speech power, fitted noise": speech / (speech + v_b)}
+            for label, mask in masks.items():
+                rows[f"{noise_model.upper()} {label}"] = [si_sdr(it.clean, batch.filtered(mask, i, len(it.clean)))
+                                                          for i, it in enumerate(items)]
+        kinds = sorted({it.noise_file for it in items})
+        print(f"\n`{name}` ({len(items)} utterances), SI-SDR gain over the noisy input (dB):\n")
+        print("| estimate | all | " + " | ".join(Path(k).stem for k in kinds) + " |")
+        print("|---" * (len(kinds) + 2) + "|")
+        print(f"| noisy input (dB) | {noisy.mean():.2f} | " + " | ".join(
+            f"{noisy[[it.noise_file == k for it in items]].mean():.2f}" for k in kinds) + " |")
+        for label, row in rows.items():
+            gain = np.array(row) - noisy
+            print(f"| {label} | {gain.mean():+.2f} | " + " | ".join(
+                f"{gain[[it.noise_file == k for it in items]].mean():+.2f}" for k in kinds) + " |", flush=True)
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", required=True, help="the real-data folder")
     parser.add_argument("--iterations", type=int, default=200)
     parser.add_argument("--prior", default="rvae-speech",
                         help="speech prior, a name or a checkpoint (default: %(default)s)")
-    main(parser.parse_args())
+    parser.add_argument("--sets", nargs="+", choices=sorted(SNR_SETS),
+                        help="the ceilings on these noisy test sets instead of the single utterance")
+    parser.add_argument("--utterances", type=int, default=25, help="per set (default: %(default)s)")
+    parser.add_argument("--noise-models", nargs="*", default=[], choices=["lv", "no", "nolv"],
+                        help="with --sets: also fit U-NA with these noise models and pair each half with the truth")
+    parser.add_argument("--device", default="cpu")
+    args = parser.parse_args()
+    set_ceilings(args) if args.sets else main(args)
