@@ -6,9 +6,11 @@ utterance (the demo's case) after 100, 150 and 200 iterations.
     python benchmarks/enhancement_oracle.py --data ../shared/data [--prior rvae-speech-z64]
 
 ``--sets qut dmd`` does the same for the noisy test sets of ``benchmarks/enhancement.py`` (same utterances and
-noises), per noise kind: the ideal mask and the prior's ceiling; with ``--noise-models lv no nolv`` also each
-U-NA fit (defaults of ``enhance``, the set as one batch) and its two halves, each paired with the truth: the
-fitted speech variance with the true noise power, the true speech power with the fitted noise variance.
+noises), per noise kind: the ideal mask and the prior's ceiling, each also with a stationary noise (the true
+noise's mean power per frequency over the utterance: what a time-invariant noise model could know at best);
+with ``--noise-models lv no nolv`` also each U-NA fit (defaults of ``enhance``, the set as one batch) and its
+two halves, each paired with the truth: the fitted speech variance with the true noise power, the true speech
+power with the fitted noise variance.
 
     python benchmarks/enhancement_oracle.py --data ../shared/data --sets qut dmd --noise-models lv no nolv \
         --device cuda
@@ -86,16 +88,19 @@ def set_ceilings(args) -> None:
     for name in args.sets:
         items = noisy_speech_set(args.data, "test", SNR_SETS[name], args.utterances, seed=1)  # as in enhancement.py
         noisy = np.array([si_sdr(it.clean, it.noisy) for it in items])
-        rows = {"ideal mask": [], "prior's reconstruction, true noise power": []}
+        rows = {"ideal mask": [], "prior's reconstruction, true noise power": [],
+                "true speech power, stationary noise power": [], "prior's reconstruction, stationary noise power": []}
         for it in items:
             peak = np.abs(it.noisy).max()
             S, B, X = (stft(torch.as_tensor(v / peak, dtype=torch.float32)) for v in
                        (it.clean, it.noisy - it.clean, it.noisy))
             speech, noise = S.abs().square(), B.abs().square()
+            stationary = noise.mean(1, keepdim=True)  # (F, 1): the noise's mean power per frequency
             with torch.no_grad():
                 rebuilt = prior.reconstruct(speech.T[None].to(device))[0].T.cpu()
-            for row, v in zip(rows.values(), (speech, rebuilt)):
-                row.append(si_sdr(it.clean, istft(v / (v + noise) * X, length=len(it.clean)).numpy() * peak))
+            for row, (v, b) in zip(rows.values(), ((speech, noise), (rebuilt, noise), (speech, stationary),
+                                                   (rebuilt, stationary))):
+                row.append(si_sdr(it.clean, istft(v / (v + b) * X, length=len(it.clean)).numpy() * peak))
         batch = noisy_batch([it.noisy for it in items], device)
         speech = segment_powers([it.clean for it in items], batch.peaks, device)
         noise = segment_powers([it.noisy - it.clean for it in items], batch.peaks, device)
