@@ -73,14 +73,12 @@ def run_set(spec: str, args, device) -> list[dict]:
                 runs.append(score)
             row = {"set": Path(folder).name, "target": target, "model": name,
                    **{k: float(np.mean([r[k] for r in runs])) for k in runs[0]},
-                   "rmse_std": float(np.std([r["rmse"] for r in runs])),
-                   "crps_std": float(np.std([r["crps"] for r in runs]))}
-            if args.gap:
-                row["gap_rmse_std"] = float(np.std([r["gap_rmse"] for r in runs]))
+                   **{f"{k}_std": float(np.std([r[k] for r in runs]))
+                      for k in ("rmse", "crps", "gap_rmse", "gap_crps") if k in runs[0]}}
             rows.append(row)
             held = "" if np.isnan(row["held_out"]) else f"{row['held_out']:.3f}"
             gap = (f" {row['gap_rmse']:.3f} ± {row['gap_rmse_std']:.3f} | {100 * row['gap_coverage']:.1f} | "
-                   f"{row['gap_crps']:.3f} | {row['gap_nll']:.2f} |" if args.gap else "")
+                   f"{row['gap_crps']:.3f} ± {row['gap_crps_std']:.3f} | {row['gap_nll']:.2f} |" if args.gap else "")
             print(f"| {row['set']} | {target} | {name} | {row['rmse']:.3f} ± {row['rmse_std']:.3f} | "
                   f"{100 * row['coverage']:.1f} | {row['crps']:.3f} ± {row['crps_std']:.3f} | {row['nll']:.2f} | "
                   f"{held} | {row['seconds']:.0f} |{gap}", flush=True)
