@@ -81,8 +81,9 @@ print(f"the complex Gaussian density of x, summed over bins, + T F log(pi): {com
 # Fitting the ELBO pulls $g v_s + v_b$ towards the observed power. Nothing in the likelihood says which part
 # is speech: the split comes from the prior, which can only produce speech-shaped spectra, and from where
 # the fit starts. We start the noise variance at a *noise floor*, the 10 % quantile of the noisy power per
-# frequency; started at the mean power, the noise model explains much of the speech as well (5 dB in: 1.4 dB
-# out from the mean, 8.5 dB from the floor; `benchmarks/enhancement_oracle.py`). The estimate of the clean
+# frequency; started at the mean power, the noise model explains much of the speech as well (one utterance at 5 dB
+# in: 7.7 dB out from the mean, 12.7 dB from the floor with the shipped prior, 1.4 / 8.5 dB with our first;
+# `benchmarks/enhancement_oracle.py`, CPU, 2026-11-21). The estimate of the clean
 # STFT is the posterior mean, the Wiener filter
 #
 # $$\hat s_{ft} = \mathbb E_{q(z)}\left[\frac{g_t v_{s,ft}}{g_t v_{s,ft} + v_{b,ft}}\right] x_{ft}.$$
@@ -135,6 +136,7 @@ for mode in ("und", "unda"):
 # * The enhancement model is a *prior* model plus a *noise* model; swapping the noise model is swapping one
 #   module, and U-NA / U-ND / U-NDA are three ways of fitting the same ELBO.
 # * U-ND is only as good as its noisy corpus: the reduced mode trains on a handful of utterances for a few
-#   epochs and the one-pass result shows it; U-NDA's few steps on the utterance recover most of U-NA.
+#   epochs and the one-pass result shows it; here, in white noise, U-NDA's few steps on the utterance
+#   recover most of U-NA; on real noise (`benchmarks/RESULTS.md`) LV U-NDA stays far behind LV U-NA.
 # * The likelihood cannot tell speech from noise; the prior and the initialisation do. The benchmark in
 #   `benchmarks/RESULTS.md` shows how far a prior trained on ten minutes of speech carries on real noise.
