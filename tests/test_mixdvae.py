@@ -4,6 +4,7 @@ import itertools
 import math
 import subprocess
 import sys
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +19,7 @@ from ppl_models.data.synthetic import synthetic_tracking_window
 from ppl_models.dvae import build_dvae
 from ppl_models.dvae.train import load_prior
 from ppl_models.mixdvae import GUIDES, MixDVAE, fit
-from ppl_models.mixdvae.baselines import kalman_hungarian, vkf
+from ppl_models.mixdvae.baselines import constant_velocity_posterior, kalman_hungarian, vkf
 from ppl_models.mixdvae.tracking import evaluate_windows, initial_sources, progressive_init, windows_to_tensors
 from ppl_models.mixdvae.vem import box_size, e_s_step, e_w_step, m_step
 
@@ -146,13 +147,59 @@ def test_mixdvae_tracks_synthetic_three_source_windows():
     assert agree > 0.95
 
 
+def exact_position_posterior(y, r, q, init, init_var, velocity_var, upto):
+    """Brute force: p(p_t | y_{1:upto}) of the constant-velocity model from the joint Gaussian of all states."""
+    T = len(y)
+    f, g = torch.tensor([[1.0, 1.0], [0.0, 1.0]], dtype=torch.float64), torch.tensor([0.5, 1.0], dtype=torch.float64)
+    # x_t = f^(t-1) x_1 + sum_{s<=t} f^(t-s) g a_s: the stacked states are linear in (x_1, a_2 .. a_T)
+    lin = torch.zeros(2 * T, 2 + T - 1, dtype=torch.float64)
+    for t in range(T):
+        lin[2 * t:2 * t + 2, :2] = torch.linalg.matrix_power(f, t)
+        for s in range(1, t + 1):
+            lin[2 * t:2 * t + 2, 2 + s - 1] = torch.linalg.matrix_power(f, t - s) @ g
+    cov_in = torch.diag(torch.cat([torch.tensor([init_var, velocity_var], dtype=torch.float64),
+                                   torch.full((T - 1,), q, dtype=torch.float64)]))
+    mean, cov = lin[:, :2] @ torch.tensor([init, 0.0], dtype=torch.float64), lin @ cov_in @ lin.T
+    pos = torch.arange(0, 2 * T, 2)
+    seen = [t for t in range(upto) if torch.isfinite(r[t])]
+    obs_idx = pos[seen]
+    gain = cov[pos][:, obs_idx] @ torch.linalg.inv(cov[obs_idx][:, obs_idx] + torch.diag(r[seen]))
+    post_mean = mean[pos] + gain @ (y[seen] - mean[obs_idx])
+    post_var = torch.diagonal(cov[pos][:, pos] - gain @ cov[obs_idx][:, pos])
+    return post_mean, post_var
+
+
+def test_kalman_filter_and_smoother_equal_the_exact_gaussian_posterior():
+    """The VKF's E-S step: filtered = p(p_t | y_1..t), smoothed = p(p_t | y_1..T), both computed here from the
+    joint Gaussian of all states (missed frames have infinite variance)."""
+    torch.manual_seed(0)
+    T, q, init, init_var, velocity_var = 7, 0.02, 0.3, 0.5, 0.1
+    y = torch.cumsum(torch.randn(T, dtype=torch.float64) * 0.3, 0)
+    r = torch.rand(T, dtype=torch.float64) * 0.2 + 0.05
+    r[3] = torch.inf  # a missed detection
+    args = (y[None, :, None], r[None, :, None], torch.tensor([[q]], dtype=torch.float64),
+            torch.tensor([[init]], dtype=torch.float64), torch.tensor([[init_var]], dtype=torch.float64),
+            torch.tensor([[velocity_var]], dtype=torch.float64))
+    smoothed = constant_velocity_posterior(*args, smooth=True)
+    filtered = constant_velocity_posterior(*args, smooth=False)
+    exact_mean, exact_var = exact_position_posterior(y, r, q, init, init_var, velocity_var, upto=T)
+    torch.testing.assert_close(smoothed[0][0, :, 0], exact_mean)
+    torch.testing.assert_close(smoothed[1][0, :, 0], exact_var)
+    for t in range(T):
+        mean_t, var_t = exact_position_posterior(y, r, q, init, init_var, velocity_var, upto=t + 1)
+        torch.testing.assert_close(filtered[0][0, t, 0], mean_t[t])
+        torch.testing.assert_close(filtered[1][0, t, 0], var_t[t])
+    assert not torch.allclose(filtered[0], smoothed[0])  # the backward pass changes the early frames
+
+
 def test_baselines_track_synthetic_windows():
     windows = synthetic_windows(num=4)
     obs, mask = windows_to_tensors(windows)
     init = initial_sources(obs, mask, 3)
-    for tracker in (vkf, kalman_hungarian):
+    trackers = {"vkf": vkf, "vkf smoother": partial(vkf, smooth=True), "kalman_hungarian": kalman_hungarian}
+    for name, tracker in trackers.items():
         metrics = evaluate_windows(windows, tracker(obs, mask, init).numpy())["OVERALL"]
-        assert metrics["mota"] >= 0.8, (tracker.__name__, metrics)
+        assert metrics["mota"] >= 0.8, (name, metrics)
 
 
 def test_progressive_init_chains_chunks_and_helps_moving_objects():

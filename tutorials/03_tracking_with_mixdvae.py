@@ -239,5 +239,6 @@ assert all(b > a for a, b in zip(variance["svi"], variance["sampled-w"]))
 # ablation marginalises w exactly.
 #
 # **Where to go next.** `ppl-models track` runs this on a MOTChallenge detection file (by chunks, carrying
-# identities); `benchmarks/tracking.py` compares it with a Kalman-smoother version (VKF) and a
-# Kalman + Hungarian tracker on MOT15 — and records honestly where the DVAE prior does not yet win.
+# identities); `benchmarks/tracking.py` compares it with a linear-Gaussian version (the VKF, on-line or
+# smoothed) and a Kalman + Hungarian tracker on MOT15 — and records honestly where the DVAE prior does not
+# yet win.

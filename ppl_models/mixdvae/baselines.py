@@ -1,12 +1,16 @@
 r"""Tracking baselines in the MixDVAE harness (same windows, same initialisation, same metrics).
 
-* **VKF** (the paper's variational Kalman filter baseline): MixDVAE's variational EM with the DVAE replaced
-  by a linear-Gaussian source model, constant velocity per coordinate,
+* **VKF** (the paper's variational Kalman filter baseline, Ba et al. 2016): MixDVAE's variational EM with the
+  DVAE replaced by a linear-Gaussian source model, constant velocity per coordinate,
 
       [p_t, u_t] = [[1, 1], [0, 1]] [p_{t-1}, u_{t-1}] + G a_t,   a_t ~ N(0, q),  G = [1/2, 1]
 
-  so the E-S step is exact: a Rauch-Tung-Striebel smoother fed, at each frame, the responsibility-weighted
-  fusion of the detections (precision sum_k eta_tkn / Phi_tk). The E-W and M-steps are MixDVAE's.
+  so the E-S step is exact: a Kalman filter fed, at each frame, the responsibility-weighted fusion of the
+  detections (precision sum_k eta_tkn / Phi_tk). The E-W and M-steps are MixDVAE's. Ba et al.'s model is
+  on-line: everything at frame t depends on the detections up to t only, which the filter keeps
+  (iterating the whole window reaches the same fixed point as iterating frame by frame). ``smooth=True``
+  adds the Rauch-Tung-Striebel backward pass: every frame then reads the whole window, a stronger batch
+  baseline than the paper's.
 * **Kalman + Hungarian**: the classic online tracker. Each source has a constant-velocity Kalman filter;
   every frame, detections are matched to the predictions by the Hungarian algorithm on the Mahalanobis
   distance (gated at the chi-square 99.9 % quantile), matched filters are updated, the others coast.
@@ -27,12 +31,14 @@ F = torch.tensor([[1.0, 1.0], [0.0, 1.0]])
 G = torch.tensor([0.5, 1.0])
 
 
-def rts_smoother(y, r, q, init, init_var, velocity_var):
-    """Constant-velocity RTS smoother, independently per (sequence, coordinate).
+def constant_velocity_posterior(y, r, q, init, init_var, velocity_var, smooth: bool = True):
+    """Kalman filter (and with ``smooth`` the RTS smoother) of the constant-velocity model, independently per
+    (sequence, coordinate).
 
     y, r (S, T, D): observed positions and their variances (inf: no observation); q (S, D) acceleration
     variance; init, init_var (S, D) the first position's prior, velocity_var (S, D) the first velocity's
-    (mean 0). Returns smoothed positions' means and variances (S, T, D)."""
+    (mean 0). Returns the positions' posterior means and variances (S, T, D): given y_{1:t} (filtered) or
+    given y_{1:T} (smoothed)."""
     S, T, D = y.shape
     f, gq = F.to(y), q[..., None, None] * torch.outer(G, G).to(y)  # (2, 2), (S, D, 2, 2)
     x = torch.stack([init, torch.zeros_like(init)], -1)  # (S, D, 2)
@@ -50,6 +56,8 @@ def rts_smoother(y, r, q, init, init_var, velocity_var):
         x = x + gain * innovation[..., None]
         P = P - gain[..., :, None] * P[..., 0, None, :]
         filtered.append((x, P))
+    if not smooth:
+        return torch.stack([x[..., 0] for x, _ in filtered], 1), torch.stack([P[..., 0, 0] for _, P in filtered], 1)
     xs, Ps = filtered[-1]
     means, variances = [xs[..., 0]], [Ps[..., 0, 0]]
     for t in range(T - 2, -1, -1):
@@ -64,8 +72,9 @@ def rts_smoother(y, r, q, init, init_var, velocity_var):
 
 
 @torch.no_grad()
-def vkf(obs, mask, init, iterations: int = 30, noise: float = 0.05, accel: float = 0.05):
-    """Variational Kalman filter: (B, N, T, D) posterior means of the sources from obs (B, T, K, D)."""
+def vkf(obs, mask, init, iterations: int = 30, noise: float = 0.05, accel: float = 0.05, smooth: bool = False):
+    """Variational Kalman filter: (B, N, T, D) posterior means of the sources from obs (B, T, K, D); filtered
+    (the paper's on-line baseline) or, with ``smooth``, smoothed over the window."""
     B, N, T, D = init.shape
     size = box_size(obs, mask)
     obs_var = noise ** 2 * size ** 2
@@ -79,9 +88,9 @@ def vkf(obs, mask, init, iterations: int = 30, noise: float = 0.05, accel: float
         precision, weighted = assigned_evidence(obs, mask, obs_var, resp, N)  # (B, N, T, D)
         fused = weighted / precision.clamp_min(1e-30)
         r = torch.where(precision > 0, 1 / precision.clamp_min(1e-30), torch.inf)
-        m, v = (a.reshape(B, N, T, D) for a in rts_smoother(
+        m, v = (a.reshape(B, N, T, D) for a in constant_velocity_posterior(
             fused.reshape(B * N, T, D), r.reshape(B * N, T, D), q, init[:, :, 0].reshape(B * N, D),
-            v[:, :, 0].reshape(B * N, D), velocity_var))
+            v[:, :, 0].reshape(B * N, D), velocity_var, smooth))
         _, beta = m_step(obs, mask, m, v, resp, size)
     return m
 
