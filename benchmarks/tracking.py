@@ -77,6 +77,15 @@ def mixdvae_tracker(args, prior, iterations):
     return track
 
 
+def batch_tracker(track, start, chunk: int):
+    """A batch tracker ``track(obs, mask, init)`` run from ``start(obs, mask, init)`` (the progressive or the
+    static start) and, with ``chunk``, on consecutive pieces of that many frames, each started where the
+    previous one ended (as ``ppl-models track --window`` does)."""
+    def whole(obs, mask, init):
+        return track(obs, mask, start(obs, mask, init))
+    return (lambda obs, mask, init: progressive_init(whole, obs, mask, init, chunk=chunk)) if chunk else whole
+
+
 def run_trackers(windows, args, device) -> dict:
     obs, mask = windows_to_tensors(windows, device)
     init = initial_sources(obs, mask, args.num_sources)
@@ -88,18 +97,17 @@ def run_trackers(windows, args, device) -> dict:
     for ckpt in sorted(set(priors)):
         rows = torch.tensor([p == ckpt for p in priors], device=device)
         prior = load_prior(ckpt, device)
-        o, m, i = obs[rows], mask[rows], init[rows]
-        estimates[rows] = mixdvae_tracker(args, prior, args.iterations)(
-            o, m, refine(mixdvae_tracker(args, prior, args.init_iterations), o, m, i))
+        track = batch_tracker(mixdvae_tracker(args, prior, args.iterations),
+                              partial(refine, mixdvae_tracker(args, prior, args.init_iterations)), args.chunk)
+        estimates[rows] = track(obs[rows], mask[rows], init[rows])
     results[f"MixDVAE ({args.guide})"] = (estimates, time.perf_counter() - start)
+    cpu = (obs.cpu(), mask.cpu(), init.cpu())
+    for name, smooth in (("VKF", False), ("VKF + RTS smoother", True)):
+        start = time.perf_counter()
+        linear = partial(vkf, smooth=smooth)
+        results[name] = (batch_tracker(linear, partial(refine, linear), args.chunk)(*cpu), time.perf_counter() - start)
     start = time.perf_counter()
-    cpu = (obs.cpu(), mask.cpu())
-    results["VKF"] = (vkf(*cpu, refine(vkf, *cpu, init.cpu())), time.perf_counter() - start)
-    start = time.perf_counter()
-    smoother = partial(vkf, smooth=True)
-    results["VKF + RTS smoother"] = (smoother(*cpu, refine(smoother, *cpu, init.cpu())), time.perf_counter() - start)
-    start = time.perf_counter()
-    results["Kalman + Hungarian"] = (kalman_hungarian(*cpu, init.cpu()), time.perf_counter() - start)
+    results["Kalman + Hungarian"] = (kalman_hungarian(*cpu), time.perf_counter() - start)
     return {name: {**{k: evaluate_windows(windows, est.cpu().numpy())["OVERALL"][k] for k in COLUMNS},
                    "seconds": secs} for name, (est, secs) in results.items()}
 
@@ -141,6 +149,9 @@ def parse_args(argv=None):
                    help="refine the static first-frame sources chunk by chunk first (default) or not")
     p.add_argument("--init-iterations", type=int, default=20, help="MixDVAE iterations per initial chunk")
     p.add_argument("--fine-tune", action="store_true", help="fine-tune the DVAE encoder on each window")
+    p.add_argument("--chunk", type=int, default=0,
+                   help="run the batch trackers (MixDVAE, VKF) on pieces of this many frames, each started where "
+                        "the previous one ended, as `ppl-models track --window` does (default: 0, whole windows)")
     p.add_argument("--json", help="also write the table to this JSON file")
     p.add_argument("--device", default="cpu")
     args = p.parse_args(argv)
