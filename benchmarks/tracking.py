@@ -102,7 +102,7 @@ def run_trackers(windows, args, device) -> dict:
         estimates[rows] = track(obs[rows], mask[rows], init[rows])
     results[f"MixDVAE ({args.guide})"] = (estimates, time.perf_counter() - start)
     cpu = (obs.cpu(), mask.cpu(), init.cpu())
-    for name, smooth in (("VKF", False), ("VKF + RTS smoother", True)):
+    for name, smooth in (("VKF (on-line)", False), ("VKF + RTS smoother", True)):
         start = time.perf_counter()
         linear = partial(vkf, smooth=smooth)
         results[name] = (batch_tracker(linear, partial(refine, linear), args.chunk)(*cpu), time.perf_counter() - start)
@@ -155,6 +155,8 @@ def parse_args(argv=None):
     p.add_argument("--json", help="also write the table to this JSON file")
     p.add_argument("--device", default="cpu")
     args = p.parse_args(argv)
+    if args.chunk == 1 or args.chunk < 0:
+        p.error(f"--chunk must be 0 (whole windows) or at least 2 frames, got {args.chunk}")
     args.prior = args.prior or ["srnn-trajectory"]
     return args
 

@@ -109,7 +109,7 @@ def test_una_improves_a_synthetic_noisy_utterance(prior):
     noisy, _ = mix_at_snr(clean, colored_noise(3.0, "white", seed=4), 0.0)
     result = enhance([noisy], prior, noise_model="lv", iterations=150, tol=-np.inf)
     assert result.iterations == 150 and len(result.signals[0]) == len(noisy)
-    assert si_sdr(clean, result.signals[0]) > si_sdr(clean, noisy) + 5.0  # measured: +8.1 dB after 100, +12.3 after 200
+    assert si_sdr(clean, result.signals[0]) > si_sdr(clean, noisy) + 5.0  # measured: +7.2 dB after 100, +12.8 after 200
 
 
 def test_noisy_batch_segments_and_joins_back():

@@ -7,10 +7,11 @@ r"""Tracking baselines in the MixDVAE harness (same windows, same initialisation
 
   so the E-S step is exact: a Kalman filter fed, at each frame, the responsibility-weighted fusion of the
   detections (precision sum_k eta_tkn / Phi_tk). The E-W and M-steps are MixDVAE's. Ba et al.'s model is
-  on-line: everything at frame t depends on the detections up to t only, which the filter keeps
-  (iterating the whole window reaches the same fixed point as iterating frame by frame). ``smooth=True``
-  adds the Rauch-Tung-Striebel backward pass: every frame then reads the whole window, a stronger batch
-  baseline than the paper's.
+  on-line: the estimate at frame t reads the detections up to t, which the filter keeps (iterating the whole
+  window reaches the fixed point of iterating frame by frame). Two settings still read the whole batch, as
+  MixDVAE's do: the typical box size that scales q, and the assignment prior beta of the M-step.
+  ``smooth=True`` adds the Rauch-Tung-Striebel backward pass: every frame then reads the whole window, a
+  stronger batch baseline than the paper's.
 * **Kalman + Hungarian**: the classic online tracker. Each source has a constant-velocity Kalman filter;
   every frame, detections are matched to the predictions by the Hungarian algorithm on the Mahalanobis
   distance (gated at the chi-square 99.9 % quantile), matched filters are updated, the others coast.
@@ -31,7 +32,7 @@ F = torch.tensor([[1.0, 1.0], [0.0, 1.0]])
 G = torch.tensor([0.5, 1.0])
 
 
-def constant_velocity_posterior(y, r, q, init, init_var, velocity_var, smooth: bool = True):
+def constant_velocity_posterior(y, r, q, init, init_var, velocity_var, *, smooth: bool):
     """Kalman filter (and with ``smooth`` the RTS smoother) of the constant-velocity model, independently per
     (sequence, coordinate).
 
@@ -90,7 +91,7 @@ def vkf(obs, mask, init, iterations: int = 30, noise: float = 0.05, accel: float
         r = torch.where(precision > 0, 1 / precision.clamp_min(1e-30), torch.inf)
         m, v = (a.reshape(B, N, T, D) for a in constant_velocity_posterior(
             fused.reshape(B * N, T, D), r.reshape(B * N, T, D), q, init[:, :, 0].reshape(B * N, D),
-            v[:, :, 0].reshape(B * N, D), velocity_var, smooth))
+            v[:, :, 0].reshape(B * N, D), velocity_var, smooth=smooth))
         _, beta = m_step(obs, mask, m, v, resp, size)
     return m
 
