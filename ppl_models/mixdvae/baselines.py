@@ -81,7 +81,7 @@ def vkf(obs, mask, init, iterations: int = 30, noise: float = 0.05, accel: float
     obs_var = noise ** 2 * size ** 2
     typical = typical_size(obs, mask)  # one box, for q and the first frame
     q = torch.full((B * N, D), float((accel * typical) ** 2))
-    velocity_var = torch.full((B * N, D), float(typical) ** 2)  # unknown: up to a box a frame
+    box_var = torch.full((B * N, D), float(typical) ** 2)  # first position and velocity: known to about a box
     m, v = init.clone(), torch.full_like(init, float(typical) ** 2)
     beta = torch.full((N,), 1.0 / N)
     for _ in range(iterations):
@@ -91,7 +91,7 @@ def vkf(obs, mask, init, iterations: int = 30, noise: float = 0.05, accel: float
         r = torch.where(precision > 0, 1 / precision.clamp_min(1e-30), torch.inf)
         m, v = (a.reshape(B, N, T, D) for a in constant_velocity_posterior(
             fused.reshape(B * N, T, D), r.reshape(B * N, T, D), q, init[:, :, 0].reshape(B * N, D),
-            v[:, :, 0].reshape(B * N, D), velocity_var, smooth=smooth))
+            box_var, box_var, smooth=smooth))
         _, beta = m_step(obs, mask, m, v, resp, size)
     return m
 
