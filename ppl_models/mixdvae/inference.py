@@ -67,7 +67,7 @@ def fit(mix: MixDVAE, obs: torch.Tensor, mask: torch.Tensor, init: torch.Tensor,
             losses.append(svi.step(obs, mask))
             if guide == "vem":
                 if i == iterations // 2:
-                    mix.release_clutter()
+                    mix.end_warm_up()
                 mix.vem_update(obs, mask)
         sources, variances = mix.posterior_sources(guide)
         responsibilities = _marginals(mix, guide_fn, obs, mask, marginal_samples)

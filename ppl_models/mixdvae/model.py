@@ -122,9 +122,14 @@ class MixDVAE(nn.Module):
         beta = beta / beta.sum()
         resp = e_w_step(obs, init, torch.zeros_like(v), phi * box_size(obs, mask) ** 2, beta, self.clutter)
         self.state = VEMState(init.clone(), v, resp, phi, beta)
+        self.warming_up = True
 
-    def release_clutter(self, weight: float = 0.05):
-        """Let the clutter class explain detections (VEM, once the sources have found their objects)."""
+    def end_warm_up(self, weight: float = 0.05):
+        """VEM, once the sources have found their objects: let the clutter class explain detections (with prior
+        ``weight``) and the M-step learn the detection noise. Both wait: from a static start far from moving
+        objects their detections would all look like clutter, and a learned noise would grow to cover the
+        distance, so that the detections stop pulling the sources (RESULTS.md, "MixDVAE tracking")."""
+        self.warming_up = False
         if self.clutter:
             beta = self.state.beta.clone()
             beta[-1] = weight
@@ -209,7 +214,7 @@ class MixDVAE(nn.Module):
         size = box_size(obs, mask)
         st.resp = e_w_step(obs, st.m, st.v, st.phi * size ** 2, st.beta, self.clutter)
         phi, beta = m_step(obs, mask, st.m, st.v, st.resp, size)
-        st.phi = phi if self.learn_noise else st.phi
+        st.phi = phi if self.learn_noise and not self.warming_up else st.phi
         st.beta = beta if self.learn_weights else st.beta
 
     # -------------------------------------------------------------------------------------- posterior
