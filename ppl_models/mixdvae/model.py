@@ -99,10 +99,10 @@ class MixDVAE(nn.Module):
         return self.num_sources + int(self.clutter)
 
     # ------------------------------------------------------------------------------------ problem state
-    def start(self, obs: torch.Tensor, mask: torch.Tensor, init: torch.Tensor, init_std: float | None = None):
+    def start(self, obs: torch.Tensor, mask: torch.Tensor, init: torch.Tensor):
         """Begin inference on observations (B, T, K, D) from initial sources ``init`` (B, N, T, D): q(s) centred
-        there with a std of ``init_std`` box sizes (default: the detection noise, as uncertain as a source seen
-        once), responsibilities from one E-W step, the encoder reset.
+        there with the std of the detection noise (as uncertain as a source seen once), responsibilities from one
+        E-W step, the encoder reset.
 
         Only the gradient guides read that std, as the start of their q(s) scale. A wide start costs them dearly:
         under the DVAE's sharp decoder a draw of s half a box off scores ~1e6 nats, and the scale shrinks by
@@ -114,7 +114,7 @@ class MixDVAE(nn.Module):
         self.encoder.load_state_dict(self.prior.state_dict())
         for rnn in (m for m in self.encoder.modules() if isinstance(m, nn.RNNBase)):
             rnn.flatten_parameters()  # a deep copy on a GPU leaves cuDNN's weights in separate chunks
-        v = ((self.noise if init_std is None else init_std) * typical_size(obs, mask)) ** 2 * torch.ones_like(init)
+        v = (self.noise * typical_size(obs, mask)) ** 2 * torch.ones_like(init)
         phi = torch.full((D,), self.noise ** 2, device=obs.device)
         beta = torch.ones(self.num_classes, device=obs.device)
         if self.clutter:  # held off at first: a static guess is far from moving objects, whose detections
