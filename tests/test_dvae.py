@@ -9,6 +9,7 @@ from pyro.infer import SVI, Trace_ELBO
 
 from ppl_models.dvae import build_dvae
 from ppl_models.data.synthetic import sample_trajectories
+from ppl_models.infer.svi import make_optimizer
 
 NAMES = ["vae", "dkf", "vrnn", "srnn", "rvae", "rvae-noncausal"]
 
@@ -55,10 +56,13 @@ def test_unknown_names_are_clear_errors():
 
 @pytest.mark.parametrize("name", ["vae", "srnn", "rvae"])
 def test_training_improves_the_elbo_and_reconstruction(name):
+    """Trained as train_prior trains: data-dependent init (adapt_to) and Adam with gradient-norm clipping.
+    With plain Adam, SRNN's residual decoder learns a scale of a few 1e-3 (the frame-to-frame motion) and
+    single steps then throw the loss up by 1e5 nats, so where the final evaluation lands is a coin toss."""
     pyro.set_rng_seed(0)
     x = torch.as_tensor(sample_trajectories(64, seed=1))
-    dvae = build_dvae(name, "trajectory", hidden=32, rnn_dim=16)
-    svi = SVI(dvae.model, dvae.guide, pyro.optim.Adam({"lr": 3e-3}), Trace_ELBO())
+    dvae = build_dvae(name, "trajectory", hidden=32, rnn_dim=16).adapt_to(x)
+    svi = SVI(dvae.model, dvae.guide, make_optimizer("clipped_adam", lr=3e-3), Trace_ELBO())
     first = sum(svi.evaluate_loss(x) for _ in range(5)) / 5
     err0 = (dvae.reconstruct(x) - x).square().mean()
     for _ in range(150):
