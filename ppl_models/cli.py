@@ -133,6 +133,18 @@ def cmd_export_prior(args) -> int:
     return 0
 
 
+def cmd_import_prior(args) -> int:
+    from ppl_models.dvae.reference import import_prior
+
+    dvae = import_prior(args.source, args.checkpoint, args.config, out=args.out)
+    size = sum(p.numel() for p in dvae.parameters())
+    kind = "speech" if dvae.likelihood.kind == "power" else "trajectory"
+    print(f"{args.checkpoint} -> {args.out}: {type(dvae).__name__.lower()}"
+          f"{'' if getattr(dvae, 'causal', True) else '-noncausal'} {kind} prior, z {dvae.z_dim}, "
+          f"{size / 1e6:.2f} M parameters; use it as --prior {args.out}")
+    return 0
+
+
 def cmd_resynth(args) -> int:
     from ppl_models.data.audio import list_audio_files, load_audio, write_audio
     from ppl_models.dvae.resynthesis import resynthesize
@@ -585,6 +597,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("checkpoint", help="a train-prior checkpoint")
     p.add_argument("--out", required=True, help="file to write")
     p.set_defaults(func=cmd_export_prior)
+
+    p = sub.add_parser("import-prior", help="turn an authors' published DVAE prior into one of our checkpoints",
+                       description="Read a pretrained prior of a reference implementation (a PyTorch state dict "
+                                   "and the .ini config that describes its architecture), rebuild the same network "
+                                   "from the zoo's DVAE classes and write our checkpoint, usable as --prior in "
+                                   "resynth, enhance, separate and track. Supported: DVAE_SE's VAE, DKF, SRNN and "
+                                   "non-causal RVAE; MixDVAE's SRNN priors (trajectories, speech, music). The "
+                                   "imported networks read what the references read: the power of the "
+                                   "peak-normalised signal, or boxes with y pointing down.")
+    p.add_argument("--from", dest="source", choices=["dvae-se", "mixdvae"], required=True,
+                   help="which reference implementation wrote the checkpoint (DVAE_SE or MixDVAE)")
+    p.add_argument("--checkpoint", required=True, metavar="CKPT", help="the reference's .pt state dict")
+    p.add_argument("--config", metavar="INI",
+                   help="its config (default: config.ini beside a DVAE_SE checkpoint, cfg_dvae_single_X.ini "
+                        "beside MixDVAE's model_X.pt)")
+    p.add_argument("--out", required=True, metavar="OUT.pt", help="our checkpoint to write")
+    p.set_defaults(func=cmd_import_prior)
 
     p = sub.add_parser("resynth", help="analysis-resynthesis of speech through a speech prior",
                        description="Encode and decode the power spectrogram with a speech prior and resynthesise "

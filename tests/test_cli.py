@@ -28,7 +28,7 @@ def test_every_command_has_help_with_seed(capsys):
         assert exit_info.value.code == 0
         text = capsys.readouterr().out
         assert "usage: ppl-models " + name in text
-        assert name in ("list", "export-prior") or "--seed" in text  # the two that draw no random numbers
+        assert name in ("list", "export-prior", "import-prior") or "--seed" in text  # those draw no random numbers
 
 
 def test_list_names_each_model_once(capsys):

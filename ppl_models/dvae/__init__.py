@@ -20,6 +20,11 @@ PRESETS = {
 }
 
 
+# How a trajectory prior reads boxes normalised by the frame size: ours (x1, y1, x2, y2) with y pointing up;
+# MixDVAE's trajectory prior (x1, y1, x2, y1 - h) with the image's y pointing down (``mixdvae.tracking``).
+BOX_FRAMES = ("y-up", "y-down")
+
+
 def model_name(name: str) -> str:
     """The one spelling of a DVAE's name: lower case, and ``rvae-causal`` is ``rvae``."""
     return name.lower().removesuffix("-causal")
@@ -41,7 +46,12 @@ def build_dvae(name: str, kind: str = "trajectory", **overrides) -> DVAE:
         raise ValueError(f"velocity is an option of srnn trajectory priors, not of {name} ({kind})")
     if key == "rvae":
         config["causal"] = causal
-    return MODELS[key](**config)
+    box_frame = config.pop("box_frame", "y-up")
+    if box_frame not in BOX_FRAMES:
+        raise ValueError(f"box_frame must be one of {', '.join(BOX_FRAMES)}, got {box_frame!r}")
+    dvae = MODELS[key](**config)
+    dvae.box_frame = box_frame
+    return dvae
 
 
 __all__ = ["DVAE", "DKF", "RVAE", "SRNN", "VAE", "VRNN", "MODELS", "PRESETS", "build_dvae", "model_name"]

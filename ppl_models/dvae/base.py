@@ -41,10 +41,13 @@ class DVAE(nn.Module):
     name = "dvae"
     max_plate_nesting = 1
     reads_past_x = False  # True where the decoder reads x_{t-1} (SRNN, VRNN): generation feeds it predictions
+    box_frame = "y-up"  # trajectory priors: the coordinates they read boxes in (dvae.BOX_FRAMES)
 
-    def __init__(self, x_dim: int, z_dim: int, likelihood: str = "gaussian"):
+    def __init__(self, x_dim: int, z_dim: int, likelihood: str = "gaussian", inputs: str = "log-power"):
         super().__init__()
-        self.x_dim, self.z_dim = x_dim, z_dim
+        if inputs not in ("log-power", "power"):
+            raise ValueError(f"inputs must be 'log-power' (ours) or 'power' (the reference priors'), got {inputs!r}")
+        self.x_dim, self.z_dim, self.inputs = x_dim, z_dim, inputs
         self.likelihood = Likelihood(likelihood, x_dim)
         self.guides = {"encoder": self.guide}  # the per-frame guide_markov pairs with model_markov only
         # Standardisation of the networks' inputs, set from training data by adapt_to (saved with the model).
@@ -70,8 +73,9 @@ class DVAE(nn.Module):
         return self.context(x, x if past is None else past)
 
     def raw_features(self, x: torch.Tensor) -> torch.Tensor:
-        """Log-power for spectrograms (the dynamic range of speech), x itself for boxes."""
-        return torch.log(x + 1e-8) if self.likelihood.kind == "power" else x
+        """Log-power for spectrograms (the dynamic range of speech), x itself for boxes. The reference priors
+        (``inputs="power"``) read the power of the peak-normalised signal itself."""
+        return torch.log(x + 1e-8) if self.likelihood.kind == "power" and self.inputs == "log-power" else x
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """What the networks read of x: raw features standardised with the training data's statistics."""

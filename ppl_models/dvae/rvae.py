@@ -11,6 +11,10 @@ latents, and a decoder whose recurrence over z gives each frame a memory of the 
      |  \  |  \  |        (each x_t depends on all z_{<=t}; non-causal: on all z)
      v   ` v   ` v
     x_1   x_2   x_3
+
+Sizes: ``hidden`` (the encoder head's hidden widths) and ``decoder_hidden`` (default ``decoder_layers`` layers
+of ``hidden``). The reference non-causal WSJ0 RVAE (DVAE_SE) has none on either side and reads the power itself
+(``inputs="power"``); ``ppl-models import-prior`` builds it so.
 """
 
 from __future__ import annotations
@@ -19,25 +23,27 @@ from torch import nn
 
 from ppl_models.dvae.base import DVAE
 from ppl_models.dvae.sequence import GaussianCell
-from ppl_models.nn import mlp
+from ppl_models.nn import default_decoder, mlp
 
 
 class RVAE(DVAE):
     name = "rvae"
 
-    def __init__(self, x_dim: int, z_dim: int, likelihood: str = "gaussian", hidden: int = 64, rnn_dim: int = 64,
-                 causal: bool = True, decoder_layers: int = 1, **_):
-        super().__init__(x_dim, z_dim, likelihood)
+    def __init__(self, x_dim: int, z_dim: int, likelihood: str = "gaussian", hidden=64, rnn_dim: int = 64,
+                 causal: bool = True, decoder_layers: int = 1, decoder_hidden=None, inputs: str = "log-power",
+                 scale: str = "softplus", **_):
+        super().__init__(x_dim, z_dim, likelihood, inputs)
         self.causal = causal
         directions = 1 if causal else 2
         self.decoder_rnn = nn.LSTM(z_dim, rnn_dim, batch_first=True, bidirectional=not causal)
         # `decoder_layers` hidden layers of width `hidden` between the recurrence and the output (the reference
         # code has none; our small corpus needs a wide one, see rvae-speech's model card; deeper did not help,
         # RESULTS.md, fourth round)
-        self.decoder = mlp([directions * rnn_dim, *[hidden] * decoder_layers, self.likelihood.param_dim])
+        self.decoder = mlp([directions * rnn_dim, *default_decoder(hidden, decoder_hidden, decoder_layers),
+                            self.likelihood.param_dim])
         self.x_rnn = nn.LSTM(x_dim, rnn_dim, batch_first=True, bidirectional=not causal)
         self.encoder = GaussianCell(z_dim, rnn_dim=rnn_dim, head_ctx_dim=directions * rnn_dim, use_z_prev=False,
-                                    hidden=hidden)
+                                    hidden=hidden, scale=scale)
 
     def guide_latent(self, x, ctx):
         g, _ = self.x_rnn(self.features(x))

@@ -10,25 +10,31 @@ the head; :class:`LatentSequence` is the distribution of z_{1:T}: ``rsample`` ru
 (each z_t needs z_{t-1}), while ``log_prob`` is teacher-forced — given the whole z it feeds z_{0:T-1} to the
 RNN in one cuDNN call and scores all frames at once. One site per sequence instead of one per frame is
 what keeps Pyro's per-site overhead off the training path (see DESIGN notes).
+
+Two more cells of the same interface are the deep Markov model's (Krishnan, Shalit & Sontag, AAAI 2017; Pyro's
+``examples/dmm.py``), which the reference DKF uses: :class:`GatedTransition` (the prior of z_t from z_{t-1})
+and :class:`CombinerCell` (the posterior from z_{t-1} and a backward recurrence's state).
 """
 
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from pyro.distributions import Normal, TorchDistribution, constraints
 from torch import nn
 
-from ppl_models.nn import GaussianHead
+from ppl_models.nn import GaussianHead, mlp, widths
 
 
 class GaussianCell(nn.Module):
     """(loc_t, scale_t) of z_t from z_{t-1}, an optional RNN over [z_{t-1}, a_t], and a context c_t.
 
-    ``rnn`` may be passed in to share one recurrence between a prior and a guide (VRNN).
+    ``rnn`` may be passed in to share one recurrence between a prior and a guide (VRNN). ``hidden`` (a width
+    or a list of widths) and ``scale`` are the head's (:class:`~ppl_models.nn.GaussianHead`).
     """
 
     def __init__(self, z_dim: int, head_ctx_dim: int = 0, rnn_ctx_dim: int = 0, rnn_dim: int = 0,
-                 use_z_prev: bool = True, hidden: int | None = None, rnn: nn.LSTM | None = None):
+                 use_z_prev: bool = True, hidden=None, rnn: nn.LSTM | None = None, scale: str = "softplus"):
         super().__init__()
         self.z_dim, self.use_z_prev = z_dim, use_z_prev
         self.rnn = rnn if rnn is not None else (nn.LSTM(z_dim + rnn_ctx_dim, rnn_dim, batch_first=True)
@@ -37,7 +43,7 @@ class GaussianCell(nn.Module):
         head_in = rnn_out + (z_dim if use_z_prev else 0) + head_ctx_dim
         if head_in == 0:
             raise ValueError("a GaussianCell needs at least one input (z_prev, an RNN or a context)")
-        self.head = GaussianHead(head_in, z_dim, hidden)
+        self.head = GaussianHead(head_in, z_dim, hidden, scale=scale)
 
     def _head(self, h, z_prev, head_ctx):
         parts = [p for p, use in ((h, h is not None), (z_prev, self.use_z_prev), (head_ctx, head_ctx is not None))
@@ -59,6 +65,54 @@ class GaussianCell(nn.Module):
             out, state = self.rnn(inp.unsqueeze(1), state)
             h = out.squeeze(1)
         return (*self._head(h, z_prev, head_ctx), state)
+
+
+class MarkovCell(nn.Module):
+    """A cell without a recurrence of its own: (loc_t, scale_t) from z_{t-1} and a context c_t alone, so one
+    frame and all frames are the same computation (subclasses define ``teacher_forced``)."""
+
+    def step(self, z_prev, rnn_ctx=None, head_ctx=None, state=None):
+        return (*self.teacher_forced(z_prev, rnn_ctx, head_ctx), state)
+
+
+class GatedTransition(MarkovCell):
+    r"""The DMM's gated transition p(z_t | z_{t-1}): a gate mixes a linear and a non-linear proposal.
+
+        gate = sigmoid(W2 relu(W1 z_{t-1}))       proposal = V2 relu(V1 z_{t-1})
+        loc_t = (1 - gate) * (A z_{t-1} + a) + gate * proposal
+        scale_t^2 = softplus(S relu(proposal))
+    """
+
+    def __init__(self, z_dim: int, hidden: int | None = None):
+        super().__init__()
+        hidden = hidden or z_dim
+        self.z_dim = z_dim
+        self.gate = mlp([z_dim, hidden, z_dim], activation=nn.ReLU)
+        self.proposal = mlp([z_dim, hidden, z_dim], activation=nn.ReLU)
+        self.linear = nn.Linear(z_dim, z_dim)
+        self.variance = nn.Linear(z_dim, z_dim)
+
+    def teacher_forced(self, z_prev, rnn_ctx=None, head_ctx=None):
+        gate, proposal = torch.sigmoid(self.gate(z_prev)), self.proposal(z_prev)
+        loc = (1 - gate) * self.linear(z_prev) + gate * proposal
+        return loc, torch.sqrt(F.softplus(self.variance(torch.relu(proposal))))
+
+
+class CombinerCell(MarkovCell):
+    r"""The DMM's combiner q(z_t | z_{t-1}, g_t): the average of a backward recurrence's state g_t and an
+    embedding of z_{t-1}, then a Gaussian head.
+
+        c_t = (tanh(L tanh-MLP(z_{t-1})) + g_t) / 2,    (loc_t, scale_t) = head(c_t)
+    """
+
+    def __init__(self, z_dim: int, ctx_dim: int, embed_hidden=None, hidden=None, scale: str = "softplus"):
+        super().__init__()
+        self.z_dim = z_dim
+        self.embed = mlp([z_dim, *widths(embed_hidden), ctx_dim], activate_last=True)
+        self.head = GaussianHead(ctx_dim, z_dim, hidden, scale=scale)
+
+    def teacher_forced(self, z_prev, rnn_ctx=None, head_ctx=None):
+        return self.head(0.5 * (self.embed(z_prev) + head_ctx))
 
 
 class LatentSequence(TorchDistribution):

@@ -27,6 +27,15 @@ MOT15 tracks its one-step prediction is worse than holding the last box; reading
 error by a fifth to a half, to near constant velocity on one fold (benchmarks/motion_prediction.py,
 RESULTS.md). It is not the preset because the MixDVAE tracker does not clearly gain from it (more identity
 switches on real detections).
+
+Sizes: ``hidden`` (the Gaussian heads' hidden widths), ``decoder_hidden`` (default two layers of ``hidden``),
+``dense_x`` (tanh layers between x_{t-1} and the forward LSTM) and ``dense_hx`` (between [h_t, x_t] and the
+backward LSTM). The reference WSJ0 SRNN (DVAE_SE, MixDVAE) is ``dense_x=[256]``, ``dense_hx=[256]``,
+``hidden=[64, 32]``, ``decoder_hidden=[256]``, reading the power itself (``inputs="power"``). ``prior_hidden``:
+the transition head's own widths where they differ from the encoder's (default ``hidden``).
+
+``backward_guide=False`` (MixDVAE's trajectory prior): the encoder reads no backward recurrence but the present,
+q(z_t | z_{t-1}, h_t, x_t) — a filtering guide instead of a smoothing one.
 """
 
 from __future__ import annotations
@@ -36,16 +45,18 @@ from torch import nn
 
 from ppl_models.dvae.base import DVAE
 from ppl_models.dvae.sequence import GaussianCell
-from ppl_models.nn import mlp
+from ppl_models.nn import default_decoder, mlp, widths
 
 
 class SRNN(DVAE):
     name = "srnn"
     reads_past_x = True
 
-    def __init__(self, x_dim: int, z_dim: int, likelihood: str = "gaussian", hidden: int = 64, rnn_dim: int = 64,
-                 residual: bool = False, velocity: bool = False, **_):
-        super().__init__(x_dim, z_dim, likelihood)
+    def __init__(self, x_dim: int, z_dim: int, likelihood: str = "gaussian", hidden=64, rnn_dim: int = 64,
+                 residual: bool = False, velocity: bool = False, decoder_hidden=None, dense_x=(), dense_hx=(),
+                 prior_hidden=None, backward_guide: bool = True, inputs: str = "log-power", scale: str = "softplus",
+                 **_):
+        super().__init__(x_dim, z_dim, likelihood, inputs)
         if residual and likelihood != "gaussian":
             raise ValueError("residual=True needs the Gaussian (trajectory) likelihood")
         if velocity and not residual:
@@ -53,15 +64,22 @@ class SRNN(DVAE):
         self.residual, self.velocity = residual, velocity
         if velocity:  # the frame-to-frame displacement's spread, set by adapt_to: its unit for the recurrence
             self.register_buffer("motion_scale", torch.ones(x_dim))
-        self.rnn = nn.LSTM(x_dim * (2 if velocity else 1), rnn_dim, batch_first=True)
-        self.transition = GaussianCell(z_dim, head_ctx_dim=rnn_dim, hidden=hidden)
-        self.backward_rnn = nn.LSTM(rnn_dim + x_dim, rnn_dim, batch_first=True)
-        self.encoder = GaussianCell(z_dim, head_ctx_dim=rnn_dim, hidden=hidden)
-        self.decoder = mlp([z_dim + rnn_dim, hidden, hidden, self.likelihood.param_dim])
+        rnn_in = x_dim * (2 if velocity else 1)
+        self.embed_x = mlp([rnn_in, *widths(dense_x)], activate_last=True)
+        self.rnn = nn.LSTM(([rnn_in] + widths(dense_x))[-1], rnn_dim, batch_first=True)
+        self.transition = GaussianCell(z_dim, head_ctx_dim=rnn_dim, scale=scale,
+                                       hidden=hidden if prior_hidden is None else prior_hidden)
+        self.backward_guide = backward_guide
+        if backward_guide:
+            self.embed_hx = mlp([rnn_dim + x_dim, *widths(dense_hx)], activate_last=True)
+            self.backward_rnn = nn.LSTM(([rnn_dim + x_dim] + widths(dense_hx))[-1], rnn_dim, batch_first=True)
+        self.encoder = GaussianCell(z_dim, head_ctx_dim=rnn_dim if backward_guide else rnn_dim + x_dim,
+                                    hidden=hidden, scale=scale)
+        self.decoder = mlp([z_dim + rnn_dim, *default_decoder(hidden, decoder_hidden), self.likelihood.param_dim])
 
     def context(self, x, past):
         """(h, x_prev): the deterministic states h_t from past_{1:t-1}, (B, T, rnn_dim), and past_{t-1}."""
-        return self.rnn(self.shift(self.rnn_input(past)))[0], self.shift(past)
+        return self.rnn(self.embed_x(self.shift(self.rnn_input(past))))[0], self.shift(past)
 
     def rnn_input(self, x):
         """What the recurrence reads of each frame: the standardised box, and with ``velocity`` also its
@@ -75,7 +93,10 @@ class SRNN(DVAE):
         return self.transition, None, ctx[0]
 
     def guide_latent(self, x, ctx):
-        g, _ = self.backward_rnn(torch.cat([ctx[0], self.features(x)], dim=-1).flip(1))
+        hx = torch.cat([ctx[0], self.features(x)], dim=-1)
+        if not self.backward_guide:
+            return self.encoder, None, hx
+        g, _ = self.backward_rnn(self.embed_hx(hx).flip(1))
         return self.encoder, None, g.flip(1)
 
     def decoder_params(self, z, x, ctx):
@@ -103,11 +124,12 @@ class SRNN(DVAE):
 
     @torch.no_grad()
     def generate(self, length: int, num: int = 1, device=None) -> torch.Tensor:
-        f_prev = torch.zeros(num, self.rnn.input_size, device=device)  # shift()'s zero pad for "x_0", as trained
+        f_prev = torch.zeros(num, self.embed_x[0].in_features if len(self.embed_x) else self.rnn.input_size,
+                             device=device)  # shift()'s zero pad for "x_0", as trained
         x_prev = torch.zeros(num, self.x_dim, device=device)
         z_prev, state, xs = torch.zeros(num, self.z_dim, device=device), None, []
         for _ in range(length):
-            out, state = self.rnn(f_prev.unsqueeze(1), state)
+            out, state = self.rnn(self.embed_x(f_prev.unsqueeze(1)), state)
             h = out.squeeze(1)
             loc, scale, _ = self.transition.step(z_prev, None, h)
             z_prev = loc + scale * torch.randn_like(loc)

@@ -1,0 +1,91 @@
+"""The authors' published priors imported as our DVAEs (``ppl-models import-prior``).
+
+Each imported network must compute what the reference network computes: its encoder, prior and decoder are
+compared with a numerical twin written independently from the raw state dict (``reference_twins.py``) on
+random input. The weights are read from ``../shared/data/reference_priors`` (GPL; never copied here).
+"""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+import torch
+
+from conftest import shared
+from ppl_models.cli import main
+from ppl_models.dvae.reference import ReferenceImportError, import_prior
+from ppl_models.dvae.train import load_prior
+from reference_twins import reference_forward
+
+PRIORS = {  # file under reference_priors/ -> (source, twin kind)
+    "dvae_se_wsj0/vae/VAE_final_epoch297.pt": ("dvae-se", "dvae_se_vae"),
+    "dvae_se_wsj0/dkf/DKF_final_epoch295.pt": ("dvae-se", "dvae_se_dkf"),
+    "dvae_se_wsj0/rvae/RVAE_final_epoch294.pt": ("dvae-se", "dvae_se_rvae"),
+    "dvae_se_wsj0/srnn/SRNN_final_epoch280.pt": ("dvae-se", "dvae_se_srnn"),
+    "mixdvae/model_mot.pt": ("mixdvae", "mixdvae_srnn_mot"),
+    "mixdvae/model_scass_wsj.pt": ("mixdvae", "mixdvae_srnn_scass"),
+    "mixdvae/model_scass_cbf.pt": ("mixdvae", "mixdvae_srnn_scass"),
+}
+
+
+def our_forward(dvae, x, z) -> dict:
+    """The same quantities as the twin from our model: q and p of z_t given z_{<t} (teacher-forced), decoder."""
+    B, T, _ = x.shape
+    ctx = dvae._context(x)
+    q_loc, q_scale = dvae.latent(dvae.guide_latent(x, ctx), B, T, x.device).params(z)
+    prior = dvae.prior_latent(x, ctx)
+    p_loc, p_scale = ((torch.zeros_like(z), torch.ones_like(z)) if prior is None
+                      else dvae.latent(prior, B, T, x.device).params(z))
+    dec = dvae.decoder_params(z, x, ctx)
+    if dvae.likelihood.kind == "gaussian":  # ours: (mean, log std); the reference's: (mean, log variance)
+        loc, log_scale = dec.chunk(2, dim=-1)
+        dec = torch.cat([loc, 2 * log_scale], dim=-1)
+    return {"q_loc": q_loc, "q_logvar": 2 * q_scale.log(), "p_loc": p_loc, "p_logvar": 2 * p_scale.log(), "dec": dec}
+
+
+@pytest.mark.parametrize("name", list(PRIORS))
+def test_imported_network_equals_its_numerical_twin(name):
+    path = shared("reference_priors", name)
+    source, kind = PRIORS[name]
+    dvae = import_prior(source, path)
+    generator = torch.Generator().manual_seed(0)
+    scale = 1.0 if dvae.x_dim == 4 else 5.0  # boxes in [0, 1]; powers of a peak-normalised signal
+    x = scale * torch.rand(3, 9, dvae.x_dim, generator=generator)
+    z = torch.randn(3, 9, dvae.z_dim, generator=generator)
+    twin = reference_forward(kind, torch.load(path, map_location="cpu", weights_only=True), x, z)
+    ours = our_forward(dvae, x, z)
+    for key, value in twin.items():
+        torch.testing.assert_close(ours[key], value, atol=1e-5, rtol=1e-5, msg=lambda m: f"{name} {key}: {m}")
+
+
+def test_import_prior_cli_writes_a_checkpoint_that_loads_as_a_prior(tmp_path, capsys):
+    path = shared("reference_priors", "dvae_se_wsj0/rvae/RVAE_final_epoch294.pt")
+    out = tmp_path / "rvae-wsj0.pt"
+    assert main(["import-prior", "--from", "dvae-se", "--checkpoint", str(path), "--out", str(out)]) == 0
+    assert "rvae-noncausal" in capsys.readouterr().out
+    prior = load_prior(out)
+    direct = import_prior("dvae-se", path)
+    x = torch.rand(1, 20, 513)
+    torch.testing.assert_close(prior.reconstruct(x), direct.reconstruct(x))
+    assert prior.inputs == "power" and not prior.causal
+
+
+def test_a_config_that_does_not_fit_the_weights_names_the_tensor_and_both_shapes(tmp_path):
+    folder = shared("reference_priors", "dvae_se_wsj0", "srnn")
+    config = (folder / "config.ini").read_text().replace("dense_x_h = 256", "dense_x_h = 128")
+    (tmp_path / "config.ini").write_text(config)
+    with pytest.raises(ReferenceImportError, match=r"embed_x\.0\.weight.*\(128, 513\).*\(256, 513\)"):
+        import_prior("dvae-se", folder / "SRNN_final_epoch280.pt", config=tmp_path / "config.ini")
+
+
+def test_import_errors_name_the_file(tmp_path, capsys):
+    folder = shared("reference_priors", "mixdvae")
+    shutil.copy(folder / "model_mot.pt", tmp_path / "model_other.pt")  # a temporary copy, deleted with tmp_path
+    with pytest.raises(ReferenceImportError, match="cfg_dvae_single_other.ini beside it; pass --config"):
+        import_prior("mixdvae", tmp_path / "model_other.pt")
+    (tmp_path / "bad.pt").write_text("not a checkpoint")
+    assert main(["import-prior", "--from", "mixdvae", "--checkpoint", str(tmp_path / "bad.pt"),
+                 "--config", str(folder / "cfg_dvae_single_mot.ini"), "--out", str(tmp_path / "o.pt")]) == 2
+    assert "bad.pt: not a readable state dict" in capsys.readouterr().err
+    assert not (tmp_path / "o.pt").exists()
