@@ -104,12 +104,24 @@ def _at_least(low: int):
     return parse
 
 
+def _positive(text: str) -> float:
+    """An argparse type: a number > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+    return value
+
+
 def cmd_train_prior(args) -> int:
     from ppl_models.dvae.train import train_prior
     from ppl_models.infer import resolve_device
 
     dvae, history = train_prior(args.kind, args.model, args.out, data=args.data, epochs=args.epochs,
-                                batch_size=args.batch_size, lr=args.lr, warmup_epochs=args.warmup,
+                                batch_size=args.batch, lr=args.lr, warmup_epochs=args.warmup, beta=args.beta,
+                                frames=args.frames,
                                 device=resolve_device(args.device), resume=args.resume, seed=args.seed,
                                 scheduled_sampling=args.scheduled_sampling, patience=args.patience, size=args.size,
                                 segment_hop=args.segment_hop, speeds=args.speed_perturb, init=args.init,
@@ -556,19 +568,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--kind", choices=["trajectory", "speech"], required=True, help="what the prior models")
     p.add_argument("--model", required=True, help="vae, dkf, vrnn, srnn, rvae or rvae-noncausal")
     p.add_argument("--data", default="synthetic",
-                   help="'synthetic', or for speech a folder of utterances (several: comma-separated)")
+                   help="'synthetic', or for speech a folder of utterances (several: comma-separated), split by "
+                        "speaker: each corpus holds out a tenth of its speakers for validation and a tenth for "
+                        "testing, never trained on (benchmarks/resynthesis.py --held-out-of)")
     p.add_argument("--out", required=True, help="checkpoint file to write")
     p.add_argument("--epochs", type=int, default=50, help="training epochs (default: 50)")
-    p.add_argument("--batch-size", type=int, default=32, help="sequences per step (default: 32)")
+    p.add_argument("--batch", "--batch-size", type=_at_least(1), default=32, metavar="N",
+                   help="sequences per step (default: 32; the reference recipe: 128)")
+    p.add_argument("--frames", type=_at_least(2), default=None, metavar="T",
+                   help="frames per training sequence (default: 50 for speech, as in the reference recipe; "
+                        "60 for trajectories)")
     p.add_argument("--lr", type=float, default=1e-3, help="ClippedAdam learning rate (default: 1e-3)")
+    p.add_argument("--beta", type=_positive, default=None, metavar="B",
+                   help="KL weight: the scale of the z terms of the ELBO, reached linearly over the --warmup "
+                        "epochs (default: 0.01 for speech, the reference recipe; 1 for trajectories). Below 1 "
+                        "z carries more of x: sharper resynthesis, at the cost of the prior's own samples")
     p.add_argument("--warmup", type=int, default=10, help="KL warm-up epochs (default: 10)")
     p.add_argument("--scheduled-sampling", type=float, default=0.0, metavar="P",
                    help="SRNN/VRNN: after the warm-up, ramp to probability P that the decoder reads its own "
                         "prediction as x_{t-1} (default: 0, teacher forcing only)")
     p.add_argument("--size", type=int, default=512, help="number of synthetic training sequences (default: 512)")
     p.add_argument("--segment-hop", type=int, default=None, metavar="FRAMES",
-                   help="speech: start a training segment (50 frames) every FRAMES frames; below 50 they "
-                        "overlap, augmenting a small corpus (default: 50)")
+                   help="speech: start a training segment (--frames long) every FRAMES frames; shorter hops "
+                        "overlap, augmenting a small corpus (default: --frames)")
     p.add_argument("--speed-perturb", type=_speeds, default=(1.0,), metavar="A,B,...",
                    help="speech: train on each utterance played at each of these speeds (e.g. 0.9,1.0,1.1: "
                         "pitch and formants move with the speed, so each speaker counts several times)")

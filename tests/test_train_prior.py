@@ -1,12 +1,16 @@
-"""Pre-training priors: the scheduled-sampling curriculum, exporting, and the shipped priors."""
+"""Pre-training priors: the KL weight and warm-up, the scheduled-sampling curriculum, exporting, and the
+shipped priors."""
 
 import numpy as np
 import pytest
 import torch
 
+from pyro import poutine
+
+from ppl_models.cli import main
 from ppl_models.data.audio import list_audio_files, load_audio, speed_perturb
 from ppl_models.data.synthetic import sample_trajectories
-from ppl_models.dvae import RVAE, SRNN, build_dvae
+from ppl_models.dvae import RVAE, SRNN, VAE, build_dvae
 from ppl_models.dvae.resynthesis import resynthesize
 from ppl_models.dvae.train import export_prior, load_prior, pretrained_names, prior_data, train_prior
 from ppl_models.metrics.audio import si_sdr
@@ -28,6 +32,65 @@ def test_scheduled_sampling_ramps_after_the_warm_up(tmp_path, monkeypatch):
     torch.testing.assert_close(torch.tensor(ratios), torch.tensor([0, 0, 0.3, 0.6, 0.6, 0.6, 0.6, 0.6]))
 
 
+def spy_on_annealing(monkeypatch, cls):
+    """(annealing, T) of every call of ``cls``'s model: a training step, then validation (positional)."""
+    seen = []
+    original = cls.model
+
+    def model(self, x, past=None, annealing=1.0):
+        seen.append((annealing, x.shape[1]))
+        return original(self, x, past, annealing)
+
+    monkeypatch.setattr(cls, "model", model)
+    return seen
+
+
+def test_the_kl_weight_is_reached_over_the_warm_up_and_kept_in_the_checkpoint(tmp_path, monkeypatch):
+    seen = spy_on_annealing(monkeypatch, SRNN)
+    dvae, _ = train_prior("trajectory", "srnn", tmp_path / "p.pt", epochs=5, warmup_epochs=4, size=16,
+                          batch_size=16, beta=0.2, progress=False)  # one step and one validation an epoch
+    torch.testing.assert_close(torch.tensor([a for a, _ in seen[::2]]), torch.tensor([0.05, 0.1, 0.15, 0.2, 0.2]))
+    assert [a for a, _ in seen[1::2]] == [0.2] * 5  # validation weighs the KL as training does after the warm-up
+    trace = poutine.trace(dvae.model).get_trace(torch.rand(2, 6, 4), annealing=0.2)
+    assert trace.nodes["z"]["scale"] == 0.2 and trace.nodes["x"]["scale"] == 1.0  # the z terms, not x
+    assert torch.load(tmp_path / "p.pt", weights_only=False)["config"]["beta"] == 0.2
+    prior = load_prior(export_prior(tmp_path / "p.pt", tmp_path / "prior.pt"))  # beta is no size of the net
+    x = torch.rand(2, 10, 4)
+    torch.testing.assert_close(prior.reconstruct(x), dvae.eval().reconstruct(x))
+    seen.clear()
+    train_prior("trajectory", "srnn", tmp_path / "q.pt", epochs=2, warmup_epochs=2, size=16, batch_size=16,
+                progress=False)
+    assert [a for a, _ in seen] == [0.5, 1.0, 1.0, 1.0]  # trajectories: 1 by default, not stored
+    assert "beta" not in torch.load(tmp_path / "q.pt", weights_only=False)["config"]
+    with pytest.raises(ValueError, match="beta must be positive"):
+        train_prior("trajectory", "srnn", tmp_path / "r.pt", beta=0.0)
+
+
+def test_speech_priors_train_with_the_reference_kl_weight_and_the_given_segment_length(tmp_path, monkeypatch):
+    seen = spy_on_annealing(monkeypatch, VAE)
+    train_prior("speech", "vae", tmp_path / "p.pt", epochs=2, warmup_epochs=2, size=24, frames=20, progress=False)
+    assert seen == [(0.005, 20), (0.01, 20), (0.01, 20), (0.01, 20)]
+    assert prior_data("speech", size=24)[0].shape[1:] == (50, 513)  # 50 frames by default
+    assert prior_data("trajectory", size=8, segment_frames=12)[0].shape == (8, 12, 4)
+
+
+def test_train_prior_cli_checks_its_options_and_keeps_batch_size_as_an_alias(tmp_path, capsys, monkeypatch):
+    import ppl_models.dvae.train as train
+
+    calls, original = [], train.train_prior
+    monkeypatch.setattr(train, "train_prior", lambda *a, **k: calls.append(k) or original(*a, **k))
+    base = ["train-prior", "--kind", "trajectory", "--model", "vae", "--out", str(tmp_path / "p.pt"),
+            "--epochs", "1", "--size", "16", "--no-progress"]
+    for flags, error in ((["--beta", "0"], "must be positive"), (["--beta", "x"], "expected a number"),
+                         (["--frames", "1"], "must be at least 2"), (["--batch", "0"], "must be at least 1")):
+        with pytest.raises(SystemExit):
+            main(base + flags)
+        assert error in capsys.readouterr().err
+    assert main(base + ["--batch-size", "7", "--frames", "12"]) == 0
+    assert main(base + ["--batch", "5", "--beta", "0.5"]) == 0
+    assert [(k["batch_size"], k["frames"], k["beta"]) for k in calls] == [(7, 12, None), (5, None, 0.5)]
+
+
 def test_speech_is_split_by_utterance_so_overlapping_segments_never_leak():
     train, val = prior_data("speech", "synthetic", size=48, segment_hop=10)  # 4 utterances, one validates
     plain, _ = prior_data("speech", "synthetic", size=48)
@@ -35,6 +98,23 @@ def test_speech_is_split_by_utterance_so_overlapping_segments_never_leak():
     train_frames = {tuple(f.tolist()[:8]) for f in train.reshape(-1, 513)}
     val_frames = [f for f in val.reshape(-1, 513) if f.sum() > 0]  # (the synthetic pauses are exact zeros)
     assert val_frames and not any(tuple(f.tolist()[:8]) in train_frames for f in val_frames)
+
+
+def test_real_speech_trains_and_validates_on_other_speakers_and_never_reads_the_test_ones(tmp_path):
+    from ppl_models.data.audio import write_audio
+    from ppl_models.data.spectrogram_dataset import SpectrogramSegments
+    from ppl_models.data.speakers import split_by_speaker
+    from ppl_models.data.synthetic import speech_like
+
+    folder = shared("pyroomacoustics_samples", "speech")  # CMU ARCTIC: speakers aew, axb and 'arctic'
+    parts = split_by_speaker(list_audio_files(folder))
+    assert all(parts)
+    for got, files in zip(prior_data("speech", str(folder), segment_frames=20), parts):
+        torch.testing.assert_close(got, SpectrogramSegments(files, 20).segments)
+    for i in range(10):  # two speakers: too few to hold one out, a tenth of the utterances validates
+        write_audio(tmp_path / ("anna", "bob")[i % 2] / f"{i}.wav", speech_like(1.0, seed=i))
+    train, val = prior_data("speech", str(tmp_path), segment_frames=20)
+    assert len(val) and len(train) > 5 * len(val)
 
 
 def test_export_keeps_the_prior_and_drops_the_optimizer(tmp_path):

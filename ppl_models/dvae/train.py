@@ -7,6 +7,7 @@ folder of utterances (or of synthetic speech-like audio).
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -21,42 +22,60 @@ from ppl_models.infer.checkpoint import atomic_torch_save
 from ppl_models.infer.distributed import AllReduceOptim, init_distributed
 from ppl_models.infer.svi import make_optimizer
 
+log = logging.getLogger("ppl_models")
+TRAINING_SETTINGS = ("scheduled_sampling", "beta")  # in a checkpoint's config, but not sizes of the network
 
-def prior_data(kind: str, data: str = "synthetic", segment_frames: int = 50, size: int = 512, seed: int = 0,
-               segment_hop: int | None = None, speeds=(1.0,)):
-    """(train, validation) tensors (N, T, x_dim) for a ``trajectory`` or ``speech`` prior.
+
+def _tenth_validates(items: list, seed: int) -> tuple[list, list]:
+    """(train, validation): a random tenth of ``items`` (at least one) validates."""
+    order = torch.randperm(len(items), generator=torch.Generator().manual_seed(seed)).tolist()
+    n_val = max(1, len(items) // 10)
+    return [items[i] for i in order[n_val:]], [items[i] for i in order[:n_val]]
+
+
+def prior_data(kind: str, data: str = "synthetic", segment_frames: int | None = None, size: int = 512,
+               seed: int = 0, segment_hop: int | None = None, speeds=(1.0,)):
+    """(train, validation) tensors (N, T, x_dim) for a ``trajectory`` or ``speech`` prior; T =
+    ``segment_frames``, by default 50 for speech (the reference recipe), 60 for trajectories.
 
     ``data``: ``synthetic``, or one folder or several separated by commas: of utterances for speech, of
-    MOTChallenge sequences (SEQ/gt/gt.txt + SEQ/seqinfo.ini) for trajectories. Real data is split by
-    utterance or track (every tenth one validates), so that training segments cut every ``segment_hop``
-    frames (overlapping when shorter than ``segment_frames``) never share frames with validation ones.
-    ``speeds`` (speech): the training utterances are used once per speed factor (speed perturbation); the
-    validation ones as they are."""
+    MOTChallenge sequences (SEQ/gt/gt.txt + SEQ/seqinfo.ini) for trajectories. Real speech is split by
+    speaker (:func:`~ppl_models.data.speakers.split_by_speaker`, always with seed 0, so that every run holds
+    out the same test speakers, which it never reads: :func:`~ppl_models.data.speakers.held_out_test_files`);
+    a corpus of fewer than 3 speakers, and trajectories, by utterance or track (a tenth validates). Either
+    way training segments cut every ``segment_hop`` frames (overlapping when shorter than
+    ``segment_frames``) never share frames with validation ones. ``speeds`` (speech): the training
+    utterances are used once per speed factor (speed perturbation); the validation ones as they are."""
     if kind == "trajectory":
+        length = segment_frames or 60
         if data == "synthetic":
-            return (torch.as_tensor(sample_trajectories(size, seed=seed)),
-                    torch.as_tensor(sample_trajectories(max(size // 8, 8), seed=seed + 10_000)))
-        return mot_trajectory_data(data.split(","), 60, segment_hop or 15, seed)
+            return (torch.as_tensor(sample_trajectories(size, length, seed=seed)),
+                    torch.as_tensor(sample_trajectories(max(size // 8, 8), length, seed=seed + 10_000)))
+        return mot_trajectory_data(data.split(","), length, segment_hop or 15, seed)
     if kind != "speech":
         raise ValueError(f"--kind must be trajectory or speech, got {kind!r}")
     from ppl_models.data.spectrogram_dataset import SpectrogramSegments, segments_of
 
+    segment_frames = segment_frames or 50
     if data == "synthetic":
-        utterances = [speech_like(3.0, seed=seed + i) for i in range(max(size // 12, 2))]
-        split = lambda part, hop, speeds=(1.0,): segments_of(part, segment_frames, hop, speeds)  # noqa: E731
-    else:
-        from ppl_models.data.audio import list_audio_files
+        train, val = _tenth_validates([speech_like(3.0, seed=seed + i) for i in range(max(size // 12, 2))], seed)
+        return segments_of(train, segment_frames, segment_hop, speeds), segments_of(val, segment_frames)
+    from ppl_models.data.audio import list_audio_files
+    from ppl_models.data.speakers import describe_split, split_by_speaker
 
-        utterances = [f for folder in data.split(",") for f in list_audio_files(folder)]
-        if len(utterances) < 2:
-            raise ValueError(f"--data {data}: need at least two audio files (.wav, .flac, .ogg), "
-                             f"found {len(utterances)}")
-        split = lambda part, hop, speeds=(1.0,): SpectrogramSegments(  # noqa: E731
-            part, segment_frames, hop_frames=hop, speeds=speeds).segments
-    order = torch.randperm(len(utterances), generator=torch.Generator().manual_seed(seed)).tolist()
-    n_val = max(1, len(utterances) // 10)
-    return (split([utterances[i] for i in order[n_val:]], segment_hop, speeds),
-            split([utterances[i] for i in order[:n_val]], None))
+    utterances = [f for folder in data.split(",") for f in list_audio_files(folder)]
+    if len(utterances) < 2:
+        raise ValueError(f"--data {data}: need at least two audio files (.wav, .flac, .ogg), "
+                         f"found {len(utterances)}")
+    parts = split_by_speaker(utterances)
+    if parts[1]:
+        log.info("split by speaker: %s (test: never trained on)", describe_split(parts))
+        train, val = parts[:2]
+    else:
+        log.info("--data %s: fewer than 3 speakers a corpus, a tenth of the utterances validates", data)
+        train, val = _tenth_validates(utterances, seed)
+    return (SpectrogramSegments(train, segment_frames, hop_frames=segment_hop, speeds=speeds).segments,
+            SpectrogramSegments(val, segment_frames).segments)
 
 
 def mot_trajectory_data(folders: list[str], length: int, hop: int, seed: int = 0):
@@ -88,9 +107,14 @@ def mot_trajectory_data(folders: list[str], length: int, hop: int, seed: int = 0
 def train_prior(kind: str, model: str, out: str | Path, data: str = "synthetic", epochs: int = 50,
                 batch_size: int = 32, lr: float = 1e-3, warmup_epochs: int = 10, device="cpu", resume: bool = False,
                 seed: int = 0, size: int = 512, progress: bool = True, scheduled_sampling: float = 0.0,
-                patience: int | None = None, segment_hop: int | None = None, speeds=(1.0,), init=None, **sizes):
+                patience: int | None = None, segment_hop: int | None = None, speeds=(1.0,), init=None,
+                beta: float | None = None, frames: int | None = None, **sizes):
     """Train a DVAE prior by SVI with a linear KL warm-up; checkpoint to ``out`` every epoch.
 
+    ``beta``: the KL weight, the scale of the z terms of the ELBO, reached linearly over ``warmup_epochs``;
+    default 0.01 for speech (the reference recipe: z carries more of x, sharper resynthesis, at the cost of
+    the prior's own samples), 1 for trajectories; the validation loss weighs the KL terms by it too.
+    ``frames``: the length of the training sequences (:func:`prior_data`).
     ``scheduled_sampling`` (SRNN, VRNN): after the warm-up, the probability that the decoder reads its own
     prediction instead of the data as x_{t-1} ramps linearly from 0 to this value by mid-training
     (:meth:`~ppl_models.dvae.base.DVAE.scheduled_past`). ``patience``: stop when the validation loss has not
@@ -110,7 +134,10 @@ def train_prior(kind: str, model: str, out: str | Path, data: str = "synthetic",
     pyro.clear_param_store()
     if kind != "speech" and tuple(speeds) != (1.0,):
         raise ValueError(f"speed perturbation is for speech priors, not {kind!r} ones")
-    train, val = prior_data(kind, data, size=size, seed=seed, segment_hop=segment_hop, speeds=speeds)
+    beta = (0.01 if kind == "speech" else 1.0) if beta is None else beta
+    if not beta > 0:
+        raise ValueError(f"beta must be positive, got {beta}")
+    train, val = prior_data(kind, data, frames, size=size, seed=seed, segment_hop=segment_hop, speeds=speeds)
     if init is None:
         dvae = build_dvae(model, kind, **sizes).adapt_to(train)
         config = {"model": model, "kind": kind, **PRESETS[kind], **sizes}
@@ -119,6 +146,8 @@ def train_prior(kind: str, model: str, out: str | Path, data: str = "synthetic",
     dvae = dvae.to(device)
     if scheduled_sampling:
         config["scheduled_sampling"] = scheduled_sampling
+    if beta != 1:  # absent: 1, what checkpoints written before beta used (and --resume still accepts)
+        config["beta"] = beta
     loader = DataLoader(TensorDataset(train[rank::world].to(device)), batch_size=batch_size, shuffle=True)
     ramp = max(1, epochs // 2 - warmup_epochs)
 
@@ -126,14 +155,14 @@ def train_prior(kind: str, model: str, out: str | Path, data: str = "synthetic",
         ratio = scheduled_sampling * min(1.0, max(0, epoch + 1 - warmup_epochs) / ramp)
         return ((x, dvae.scheduled_past(x, ratio)) for (x,) in loader)
 
-    val_batches = [(val.to(device),)]
+    val_batches = [(val.to(device), None, beta)]  # the loss trained on, after the warm-up: patience stops on it
     optimizer = make_optimizer("clipped_adam", lr=lr)
     history = train_svi(dvae.model, dvae.guide, batches, epochs=epochs, val_batches=val_batches, patience=patience,
                         optimizer=AllReduceOptim.wrapping(optimizer) if world > 1 else optimizer,
                         modules={"dvae": dvae},
                         name=f"dvae-{model}", config=config, checkpoint=out, write_checkpoint=rank == 0,
                         resume=resume, progress=progress and rank == 0,
-                        step_kwargs=lambda e: {"annealing": min(1.0, (e + 1) / max(warmup_epochs, 1))})
+                        step_kwargs=lambda e: {"annealing": beta * min(1.0, (e + 1) / max(warmup_epochs, 1))})
     return dvae, history
 
 
@@ -163,7 +192,7 @@ def load_prior(path: str | Path, device="cpu"):
 def _initial_dvae(init: str | Path, model: str, kind: str, sizes: dict):
     """(DVAE, config) of the trained prior ``init``, to be trained further as ``model`` on ``kind`` data."""
     dvae, state = _dvae_of(_prior_file(init))
-    config = {k: v for k, v in state["config"].items() if k != "scheduled_sampling"}
+    config = {k: v for k, v in state["config"].items() if k not in TRAINING_SETTINGS}
     if (model_name(config["model"]), config["kind"]) != (model_name(model), kind):
         raise ValueError(f"--init {init} is a {config['model']} {config['kind']} prior, not {model} ({kind})")
     if sizes:
@@ -182,7 +211,8 @@ def _dvae_of(path: str | Path):
     if "model" not in config or "dvae" not in state["modules"]:
         raise CheckpointError(f"{path}: holds model {state['name']!r}, not a DVAE prior")
     name, kind = config.pop("model"), config.pop("kind")
-    config.pop("scheduled_sampling", None)  # a training setting, not a size
+    for key in TRAINING_SETTINGS:  # not sizes of the network
+        config.pop(key, None)
     dvae = build_dvae(name, kind, **config)
     try:
         dvae.load_state_dict(state["modules"]["dvae"])
