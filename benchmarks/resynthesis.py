@@ -6,6 +6,9 @@ PESQ (wide-band, and narrow-band as in the reference table) and ESTOI.
 
     python benchmarks/resynthesis.py --data ../shared/data/speech_librispeech_resemblyzer/test-other \
         --priors vae=vae.pt,dkf=dkf.pt,vrnn=vrnn.pt,srnn=srnn.pt,rvae=rvae-speech --envelopes 20 40 80
+
+``--held-out-of`` adds the test speakers of the training folders (those ``train-prior --data`` never reads,
+:func:`ppl_models.data.speakers.held_out_test_files`): one table on held-out voices of every corpus.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import torch
 from tqdm import tqdm
 
 from ppl_models.data.audio import list_audio_files, load_audio
+from ppl_models.data.speakers import describe_split, held_out_test_files
 from ppl_models.data.stft import istft, stft
 from ppl_models.dvae.resynthesis import resynthesize
 from ppl_models.dvae.train import load_prior
@@ -51,7 +55,11 @@ def evaluate(resynthesise, signals) -> dict[str, float]:
 
 def main(args):
     device = resolve_device(args.device)
-    files = list_audio_files(args.data)
+    files = list_audio_files(args.data) if args.data else []
+    if args.held_out_of:
+        held_out = held_out_test_files(args.held_out_of.split(","))
+        print(f"test speakers of {args.held_out_of}: {describe_split(([], [], held_out)).split('; ')[2]}")
+        files += held_out
     if args.limit:
         files = files[:args.limit]
     signals = [load_audio(f) for f in files]
@@ -61,7 +69,7 @@ def main(args):
         results[name] = evaluate(partial(resynthesize, load_prior(source, device), device=device), signals)
     for k in args.envelopes:
         results[f"cepstral envelope, {k} coefficients"] = evaluate(partial(cepstral_envelope, coefficients=k), signals)
-    print(f"{len(files)} utterances from {args.data}, {sum(map(len, signals)) / 16000:.0f} s, device {device}")
+    print(f"{len(files)} utterances from {', '.join(filter(None, (args.data, args.held_out_of)))}, {sum(map(len, signals)) / 16000:.0f} s, device {device}")
     print("| prior | RMSE | SI-SDR (dB) | PESQ wb | PESQ nb | ESTOI |\n|---|---|---|---|---|---|")
     for name, r in results.items():
         print(f"| {name} | {r['rmse']:.4f} | {r['si_sdr']:.2f} | {r['pesq']:.2f} | {r['pesq_nb']:.2f} | "
@@ -74,7 +82,10 @@ def main(args):
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--data", required=True, help="folder of clean utterances of speakers unseen in training")
+    p.add_argument("--data", help="folder of clean utterances of speakers unseen in training")
+    p.add_argument("--held-out-of", metavar="FOLDERS",
+                   help="also (or only) the test speakers of these training folders (comma-separated, as given "
+                        "to train-prior --data)")
     p.add_argument("--priors", help="NAME=CKPT|SHIPPED_NAME, comma-separated")
     p.add_argument("--envelopes", type=int, nargs="*", default=[], metavar="K",
                    help="also score each utterance's own cepstral envelope with K coefficients (no prior)")
@@ -82,7 +93,10 @@ def parse_args(argv=None):
     p.add_argument("--json", help="also write the results to this JSON file")
     p.add_argument("--device", default="cpu")
     p.add_argument("--no-progress", dest="progress", action="store_false")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if not (args.data or args.held_out_of):
+        p.error("give --data, --held-out-of or both")
+    return args
 
 
 if __name__ == "__main__":

@@ -79,3 +79,14 @@ def test_split_of_the_real_speech_folders():
     for folder in folders:  # every corpus has held-out speakers
         assert any(folder in f.parents for f in test), folder
     assert {speaker_of(f) for f in held_out_test_files(folders[:1])} <= {speaker_of(f) for f in test}
+
+
+def test_the_resynthesis_benchmark_scores_the_held_out_speakers(capsys):
+    import runpy
+
+    bench = runpy.run_path(str(Path(__file__).resolve().parents[1] / "benchmarks" / "resynthesis.py"))
+    folder = str(shared("pyroomacoustics_samples", "speech"))
+    results = bench["main"](bench["parse_args"](["--held-out-of", folder, "--envelopes", "40", "--no-progress"]))
+    out = capsys.readouterr().out
+    assert "test 1 speakers, 3 utterances" in out and f"3 utterances from {folder}" in out
+    assert set(results) == {"cepstral envelope, 40 coefficients"}
