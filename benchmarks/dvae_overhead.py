@@ -5,6 +5,10 @@ The plain version draws z from the same encoder (``LatentSequence.rsample``), sc
 and log p(x|z) with the same distributions, and takes an Adam step: what Pyro adds is only its tracing and
 bookkeeping. Before timing, the script checks that Pyro's ELBO and the plain one agree on the same draw.
 
+On a GPU both are timed twice: with the guide's sampling loop run frame by frame from Python, and replayed
+from a recorded CUDA graph (``ppl_models.dvae.fast.graphed``, what ``train-prior`` uses); "speed-up" is
+the Pyro step's time without graphs over its time with them, "pyro/plain" the ratio with graphs.
+
     python benchmarks/dvae_overhead.py --device cpu --kind speech --batch 32 --frames 100
 """
 
@@ -15,6 +19,7 @@ from pyro import poutine
 from pyro.infer import SVI, Trace_ELBO
 
 from ppl_models.dvae import build_dvae
+from ppl_models.dvae.fast import graphed
 from ppl_models.infer import resolve_device
 from timing import median_ms  # benchmarks/timing.py
 
@@ -35,7 +40,9 @@ def main(args):
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
     print(f"{name} | torch {torch.__version__} | pyro {pyro.__version__} | {args.kind}, batch {args.batch}, "
           f"{args.frames} frames")
-    print(f"{'model':<15} {'pyro fast':>10} {'pyro markov':>12} {'plain torch':>12} {'fast/plain':>11}")
+    cuda = device.type == "cuda"
+    print(f"{'model':<15} {'pyro fast':>10} {'pyro markov':>12} {'plain torch':>12} {'fast/plain':>11}"
+          + (f" {'pyro graphed':>13} {'plain graphed':>14} {'speed-up':>9} {'pyro/plain':>11}" if cuda else ""))
     for model in args.models:
         torch.manual_seed(0)
         pyro.clear_param_store()
@@ -60,7 +67,13 @@ def main(args):
         t_fast = median_ms(lambda: fast.step(x), device, args.repeats)
         t_markov = median_ms(lambda: markov.step(x), device, max(3, args.repeats // 5))
         t_plain = median_ms(plain_step, device, args.repeats)
-        print(f"{model:<15} {t_fast:>10.2f} {t_markov:>12.2f} {t_plain:>12.2f} {t_fast / t_plain:>11.2f}")
+        row = f"{model:<15} {t_fast:>10.2f} {t_markov:>12.2f} {t_plain:>12.2f} {t_fast / t_plain:>11.2f}"
+        if cuda:
+            with graphed():
+                g_fast = median_ms(lambda: fast.step(x), device, args.repeats)
+                g_plain = median_ms(plain_step, device, args.repeats)
+            row += f" {g_fast:>13.2f} {g_plain:>14.2f} {t_fast / g_fast:>9.2f} {g_fast / g_plain:>11.2f}"
+        print(row)
 
 
 if __name__ == "__main__":

@@ -58,12 +58,19 @@ class GaussianCell(nn.Module):
         return self._head(h, z_prev, head_ctx)
 
     def step(self, z_prev, rnn_ctx=None, head_ctx=None, state=None):
-        """One frame: (B, Dz) -> loc, scale (B, Dz), new RNN state."""
+        """One frame: (B, Dz) -> loc, scale (B, Dz), new RNN state (h, c).
+
+        The recurrence steps through ``torch.lstm_cell`` with the LSTM's own weights (two matrix products and
+        one fused kernel on a GPU), the same function as the ``nn.LSTM`` of ``teacher_forced``."""
         h = None
         if self.rnn is not None:
             inp = z_prev if rnn_ctx is None else torch.cat([z_prev, rnn_ctx], dim=-1)
-            out, state = self.rnn(inp.unsqueeze(1), state)
-            h = out.squeeze(1)
+            if state is None:
+                zeros = inp.new_zeros(inp.shape[0], self.rnn.hidden_size)
+                state = (zeros, zeros)
+            rnn = self.rnn
+            h, c = torch.lstm_cell(inp, state, rnn.weight_ih_l0, rnn.weight_hh_l0, rnn.bias_ih_l0, rnn.bias_hh_l0)
+            state = (h, c)
         return (*self._head(h, z_prev, head_ctx), state)
 
 
@@ -137,12 +144,10 @@ class LatentSequence(TorchDistribution):
         if sample_shape != torch.Size():
             raise NotImplementedError("LatentSequence draws one sequence per batch element")
         B, (T, D) = self.batch_shape[0], self.event_shape
-        z_prev, state, zs = torch.zeros(B, D, device=self.device), None, []
-        for t in range(T):
-            loc, scale, state = self.step(z_prev, t, state)
-            z_prev = loc + scale * torch.randn_like(loc) if noise else loc
-            zs.append(z_prev)
-        return torch.stack(zs, dim=1)
+        contexts = self.rnn_ctx, self.head_ctx
+        dtype = next((c.dtype for c in contexts if c is not None), torch.get_default_dtype())
+        eps = (torch.randn if noise else torch.zeros)(B, T, D, device=self.device, dtype=dtype)  # all frames' noise
+        return unroll(self.cell, eps, *contexts)
 
     def mean_path(self):
         """z_t = loc_t frame by frame (no noise): the 'mean' sequence used to reconstruct."""
@@ -156,3 +161,22 @@ class LatentSequence(TorchDistribution):
     def log_prob(self, z):
         loc, scale = self.params(z)
         return Normal(loc, scale).log_prob(z).sum((-1, -2))
+
+
+def unroll(cell, eps: torch.Tensor, rnn_ctx=None, head_ctx=None) -> torch.Tensor:
+    """z_{1:T} by ancestral sampling, z_t = loc_t + scale_t * eps_t, from given noise eps (B, T, Dz), z_0 = 0.
+
+    Frame t needs z_{t-1}: the loop is what a DVAE's guide costs. Under :func:`~ppl_models.dvae.fast.graphed`
+    (training on a GPU) the whole loop, forward and backward, is replayed from a recorded CUDA graph."""
+    from ppl_models.dvae.fast import graphed_unroll  # noqa: PLC0415 (the fast path imports this module)
+
+    fast = graphed_unroll(cell, eps, rnn_ctx, head_ctx)
+    if fast is not None:
+        return fast
+    z_prev, state, zs = torch.zeros_like(eps[:, 0]), None, []
+    for t in range(eps.shape[1]):
+        loc, scale, state = cell.step(z_prev, None if rnn_ctx is None else rnn_ctx[:, t],
+                                      None if head_ctx is None else head_ctx[:, t], state)
+        z_prev = loc + scale * eps[:, t]
+        zs.append(z_prev)
+    return torch.stack(zs, dim=1)

@@ -1,0 +1,87 @@
+r"""Fast DVAE training on a GPU: the guide's frame-by-frame sampling loop replayed from a CUDA graph.
+
+A DVAE's guide draws z_1, ..., z_T one after the other (z_t needs z_{t-1}: :func:`~ppl_models.dvae.sequence.unroll`).
+Each frame is a handful of tiny kernels, so on a GPU the step is bound by launching them from Python, not by
+arithmetic: an RVAE step (513 bins, LSTM(128), batch 32, 100 frames) spends most of its time in this loop.
+Inside ``with graphed():`` the first call of the loop for a given cell and shape records the whole loop —
+forward and backward — as two CUDA graphs (``torch.cuda.make_graphed_callables``), and every later call
+replays them: one launch instead of thousands. The arithmetic is the same; ``tests/test_fast_sampling.py``
+checks the draws and gradients against the plain loop on a GPU.
+
+What replay requires, and why this is a context and not the default:
+
+* static shapes: one graph per (batch, frames) shape, recorded on first use (a last, smaller batch records its own);
+* the noise is an input (``eps``), drawn outside the graph, so replays are not all the same draw;
+* **one forward per backward**: a replay overwrites the previous one's outputs and saved activations, so a
+  graphed loop may be called once per loss (an SVI step of ``Trace_ELBO`` with one particle: the guide draws z
+  once). ``train_prior`` uses it; inference code that calls a frozen prior's encoder several times does not.
+"""
+
+from __future__ import annotations
+
+import weakref
+from contextlib import contextmanager
+
+import torch
+from torch import nn
+
+_enabled = False
+_graphs: "weakref.WeakKeyDictionary[nn.Module, dict]" = weakref.WeakKeyDictionary()
+
+
+@contextmanager
+def graphed(enabled: bool = True):
+    """Within this context, guides sampling on a CUDA device with gradients on replay a recorded CUDA graph."""
+    global _enabled
+    previous, _enabled = _enabled, enabled
+    try:
+        yield
+    finally:
+        _enabled = previous
+
+
+class _Loop(nn.Module):
+    """The plain sampling loop of ``cell`` as a module of tensors only (what ``make_graphed_callables`` takes)."""
+
+    def __init__(self, cell: nn.Module, has_rnn_ctx: bool, has_head_ctx: bool):
+        super().__init__()
+        self.cell, self.has = cell, (has_rnn_ctx, has_head_ctx)
+
+    def forward(self, eps, *contexts):
+        from ppl_models.dvae.sequence import unroll
+
+        given = iter(contexts)
+        rnn_ctx, head_ctx = (next(given) if has else None for has in self.has)
+        with graphed(False):
+            return unroll(self.cell, eps, rnn_ctx, head_ctx)
+
+
+def graphed_unroll(cell: nn.Module, eps: torch.Tensor, rnn_ctx=None, head_ctx=None):
+    """The graphed loop's z (B, T, Dz), or None where the plain loop must run (off, CPU, no gradients)."""
+    if not _enabled or eps.device.type != "cuda" or not torch.is_grad_enabled():
+        return None
+    contexts = tuple(c for c in (rnn_ctx, head_ctx) if c is not None)
+    key = (tuple(eps.shape), eps.dtype) + tuple((tuple(c.shape), c.dtype, c.requires_grad) for c in contexts)
+    graphs = _graphs.setdefault(cell, {})
+    if key not in graphs:
+        graphs[key] = _record(cell, eps, contexts, rnn_ctx is not None, head_ctx is not None)
+    return graphs[key](eps, *contexts)
+
+
+def _record(cell, eps, contexts, has_rnn_ctx, has_head_ctx):
+    """Record the loop's graphs on sample inputs like the real ones; the warm-up runs' gradients are undone."""
+    parameters = [p for p in cell.parameters() if p.requires_grad]
+    grads = [None if p.grad is None else p.grad.clone() for p in parameters]
+    with torch.random.fork_rng(devices=[eps.device]):  # recording leaves the stream of random numbers as it was
+        samples = (torch.randn_like(eps),) + tuple(torch.randn_like(c).requires_grad_(c.requires_grad)
+                                                   for c in contexts)
+        loop = torch.cuda.make_graphed_callables(_Loop(cell, has_rnn_ctx, has_head_ctx), samples,
+                                                 allow_unused_input=True)
+    for p, g in zip(parameters, grads):
+        p.grad = g
+    return loop
+
+
+def clear():
+    """Forget every recorded graph (frees their memory pools)."""
+    _graphs.clear()
