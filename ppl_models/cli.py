@@ -125,6 +125,7 @@ def cmd_train_prior(args) -> int:
                                 device=resolve_device(args.device), resume=args.resume, seed=args.seed,
                                 scheduled_sampling=args.scheduled_sampling, patience=args.patience, size=args.size,
                                 segment_hop=args.segment_hop, speeds=args.speed_perturb, init=args.init,
+                                cuda_graphs=not args.no_cuda_graphs,
                                 progress=not args.no_progress,
                                 **{key: value for key, value in (("hidden", args.hidden), ("z_dim", args.z_dim),
                                                                  ("decoder_layers", args.decoder_layers),
@@ -329,7 +330,8 @@ def cmd_track(args) -> int:
                               lambda: MixDVAE(prior, args.num_sources, clutter=args.clutter,
                                               learn_noise=args.learn_noise, fine_tune_encoder=args.fine_tune),
                               guide=args.guide, iterations=args.iterations, window=args.window,
-                              init_iterations=args.init_iterations, device=device, progress=not args.no_progress)
+                              init_iterations=args.init_iterations, device=device, progress=not args.no_progress,
+                              frame=prior.box_frame)
     write_mot(args.out, result)
     print(f"{detections}: {len(np.unique(records.frame))} frames, {args.num_sources} sources "
           f"({'with' if args.clutter else 'no'} clutter class), guide {args.guide} -> {args.out}")
@@ -609,6 +611,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--init", metavar="PRIOR",
                    help="start from this trained prior (checkpoint or shipped name) with a fresh optimizer: train "
                         "it longer or fine-tune it on your data; it fixes the sizes")
+    p.add_argument("--no-cuda-graphs", action="store_true",
+                   help="on a GPU, run the guide's frame-by-frame sampling loop from Python instead of replaying it "
+                        "from a recorded CUDA graph (same numbers, several times slower; for debugging)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     _common(p)
     p.set_defaults(func=cmd_train_prior)

@@ -89,3 +89,36 @@ def test_import_errors_name_the_file(tmp_path, capsys):
                  "--config", str(folder / "cfg_dvae_single_mot.ini"), "--out", str(tmp_path / "o.pt")]) == 2
     assert "bad.pt: not a readable state dict" in capsys.readouterr().err
     assert not (tmp_path / "o.pt").exists()
+
+
+def test_the_imported_trajectory_prior_tracks_synthetic_windows():
+    """MixDVAE's own prior (boxes with y down, box_frame "y-down") inside our tracker, no identity switch.
+
+    Measured MOTA 0.81 (our shipped srnn-trajectory: 0.98): on our synthetic motion the authors' prior
+    reconstructs a box 6x worse than holding the last one (benchmarks/RESULTS.md), so the aim of 0.9 is not met."""
+    import pyro
+
+    from ppl_models.data.synthetic import synthetic_tracking_window
+    from ppl_models.mixdvae import MixDVAE, fit
+    from ppl_models.mixdvae.tracking import evaluate_windows, initial_sources, windows_to_tensors
+
+    prior = import_prior("mixdvae", shared("reference_priors", "mixdvae", "model_mot.pt"))
+    assert prior.box_frame == "y-down"
+    windows = [synthetic_tracking_window(3, 60, miss_rate=0.1, seed=1000 + b) for b in range(6)]
+    obs, mask = windows_to_tensors(windows, frame=prior.box_frame)
+    pyro.set_rng_seed(0)
+    result = fit(MixDVAE(prior, 3), obs, mask, initial_sources(obs, mask, 3), guide="vem", iterations=40)
+    metrics = evaluate_windows(windows, result.sources.numpy(), frame=prior.box_frame)["OVERALL"]
+    assert metrics["mota"] >= 0.8 and metrics["num_switches"] == 0, metrics
+
+
+def test_box_frames_are_their_own_inverse_and_keep_the_box_height():
+    import numpy as np
+
+    from ppl_models.mixdvae.tracking import to_prior_coords
+
+    boxes = np.array([[0.1, 0.2, 0.3, 0.5]])  # x1, y1, x2, y2 with y down: height 0.3
+    for frame in ("y-up", "y-down"):
+        np.testing.assert_allclose(to_prior_coords(to_prior_coords(boxes, frame), frame), boxes)
+    np.testing.assert_allclose(to_prior_coords(boxes, "y-down"), [[0.1, 0.2, 0.3, -0.1]])  # y2 = y1 - h
+    np.testing.assert_allclose(to_prior_coords(boxes, "y-up"), [[0.1, 0.8, 0.3, 0.5]])

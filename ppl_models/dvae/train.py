@@ -17,6 +17,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from ppl_models.data.synthetic import sample_trajectories, speech_like
 from ppl_models.dvae import PRESETS, build_dvae, model_name
+from ppl_models.dvae.fast import graphed
 from ppl_models.infer import CheckpointError, load_checkpoint, train_svi
 from ppl_models.infer.checkpoint import atomic_torch_save
 from ppl_models.infer.distributed import AllReduceOptim, init_distributed
@@ -108,6 +109,7 @@ def train_prior(kind: str, model: str, out: str | Path, data: str = "synthetic",
                 batch_size: int = 32, lr: float = 1e-3, warmup_epochs: int = 10, device="cpu", resume: bool = False,
                 seed: int = 0, size: int = 512, progress: bool = True, scheduled_sampling: float = 0.0,
                 patience: int | None = None, segment_hop: int | None = None, speeds=(1.0,), init=None,
+                cuda_graphs: bool = True,
                 beta: float | None = None, frames: int | None = None, **sizes):
     """Train a DVAE prior by SVI with a linear KL warm-up; checkpoint to ``out`` every epoch.
 
@@ -157,12 +159,13 @@ def train_prior(kind: str, model: str, out: str | Path, data: str = "synthetic",
 
     val_batches = [(val.to(device), None, beta)]  # the loss trained on, after the warm-up: patience stops on it
     optimizer = make_optimizer("clipped_adam", lr=lr)
-    history = train_svi(dvae.model, dvae.guide, batches, epochs=epochs, val_batches=val_batches, patience=patience,
-                        optimizer=AllReduceOptim.wrapping(optimizer) if world > 1 else optimizer,
-                        modules={"dvae": dvae},
-                        name=f"dvae-{model}", config=config, checkpoint=out, write_checkpoint=rank == 0,
-                        resume=resume, progress=progress and rank == 0,
-                        step_kwargs=lambda e: {"annealing": beta * min(1.0, (e + 1) / max(warmup_epochs, 1))})
+    with graphed(cuda_graphs and device.type == "cuda"):  # the guide's sampling loop from a CUDA graph (dvae.fast)
+        history = train_svi(dvae.model, dvae.guide, batches, epochs=epochs, val_batches=val_batches,
+                            patience=patience, optimizer=AllReduceOptim.wrapping(optimizer) if world > 1 else optimizer,
+                            modules={"dvae": dvae},
+                            name=f"dvae-{model}", config=config, checkpoint=out, write_checkpoint=rank == 0,
+                            resume=resume, progress=progress and rank == 0,
+                            step_kwargs=lambda e: {"annealing": beta * min(1.0, (e + 1) / max(warmup_epochs, 1))})
     return dvae, history
 
 

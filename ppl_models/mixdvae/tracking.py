@@ -1,8 +1,10 @@
 """Multi-object tracking with MixDVAE and its baselines, on batches of N-track windows.
 
-Boxes travel as (x1, y1, x2, y2) in normalised image coordinates (y down). The trajectory prior was trained
+Boxes travel as (x1, y1, x2, y2) in normalised image coordinates (y down). Our trajectory priors were trained
 on boxes drawn with y pointing up, (x, y, x + w, y - h) (``data.synthetic.trajectories``), so the tracker
 flips the vertical axis on the way in and back on the way out (:func:`to_prior_coords`, its own inverse).
+MixDVAE's published prior (``import-prior --from mixdvae``) reads (x1, y1, x2, y1 - h) with y down: its
+``box_frame`` is ``y-down`` and every function below that converts takes the prior's ``frame``.
 
 Sources are initialised from the detections of the first frame in which there are at least N of them (or as
 many as there are), whatever their order, and kept static over the window; VEM then moves them. A static
@@ -22,18 +24,26 @@ from ppl_models.mixdvae.inference import fit
 from ppl_models.metrics.tracking import summarize
 
 
-def to_prior_coords(boxes):
-    """(x1, y1, x2, y2) with y down <-> the prior's (x, y, x + w, y - h) with y up: y -> 1 - y."""
-    flipped = boxes.clone() if torch.is_tensor(boxes) else np.array(boxes, dtype=np.float64)
-    flipped[..., 1::2] = 1 - flipped[..., 1::2]
-    return flipped
+def to_prior_coords(boxes, frame: str = "y-up"):
+    """(x1, y1, x2, y2) with y down <-> a prior's boxes; both maps are their own inverse.
+
+    ``y-up`` (ours): (x, y, x + w, y - h) with y up, i.e. y -> 1 - y. ``y-down`` (MixDVAE's): (x1, y1, x2, y1 - h)
+    with y down, i.e. y2 -> 2 y1 - y2."""
+    out = boxes.clone() if torch.is_tensor(boxes) else np.array(boxes, dtype=np.float64)
+    if frame == "y-up":
+        out[..., 1::2] = 1 - out[..., 1::2]
+    elif frame == "y-down":
+        out[..., 3] = 2 * out[..., 1] - out[..., 3]
+    else:
+        raise ValueError(f"unknown box frame {frame!r} (y-up or y-down)")
+    return out
 
 
-def windows_to_tensors(windows: list[TrackWindow], device="cpu"):
+def windows_to_tensors(windows: list[TrackWindow], device="cpu", frame: str = "y-up"):
     """Stack normalised windows of equal length: obs (B, T, K, 4) in prior coordinates, mask (B, T, K)."""
     if len({w.detections.shape for w in windows}) != 1:
         raise ValueError("windows must share length and detection count to be batched")
-    obs = torch.as_tensor(np.stack([to_prior_coords(w.detections) for w in windows]), dtype=torch.float32)
+    obs = torch.as_tensor(np.stack([to_prior_coords(w.detections, frame) for w in windows]), dtype=torch.float32)
     mask = torch.as_tensor(np.stack([w.mask for w in windows]))
     return (obs * mask[..., None]).to(device), mask.to(device)
 
@@ -74,27 +84,29 @@ def boxes_to_records(xyxy: np.ndarray, frames: np.ndarray, ids: np.ndarray) -> M
     return MotRecords(np.tile(frames, N), np.repeat(ids, T), box, np.ones(N * T))
 
 
-def estimates_to_records(sources: np.ndarray, frames: np.ndarray, first_id: int = 1) -> MotRecords:
+def estimates_to_records(sources: np.ndarray, frames: np.ndarray, first_id: int = 1,
+                         frame: str = "y-up") -> MotRecords:
     """(N, T, 4) boxes in prior coordinates -> MOT records with ids first_id .. first_id + N - 1."""
-    return boxes_to_records(to_prior_coords(sources), frames, np.arange(first_id, first_id + len(sources)))
+    return boxes_to_records(to_prior_coords(sources, frame), frames, np.arange(first_id, first_id + len(sources)))
 
 
 def window_gt_records(window: TrackWindow) -> MotRecords:
     return boxes_to_records(window.tracks.transpose(1, 0, 2), window.frames, window.track_ids)
 
 
-def evaluate_windows(windows: list[TrackWindow], estimates: np.ndarray) -> dict:
+def evaluate_windows(windows: list[TrackWindow], estimates: np.ndarray, frame: str = "y-up") -> dict:
     """CLEAR-MOT / identity metrics per window and OVERALL; estimates (B, N, T, 4) in prior coordinates."""
-    pairs = {f"{w.sequence}#{i}": (window_gt_records(w), estimates_to_records(estimates[i], w.frames))
+    pairs = {f"{w.sequence}#{i}": (window_gt_records(w), estimates_to_records(estimates[i], w.frames, frame=frame))
              for i, w in enumerate(windows)}
     table = summarize(pairs)
     return table if "OVERALL" in table else {**table, "OVERALL": next(iter(table.values()))}  # one window
 
 
-def detections_by_frame(records: MotRecords, image_size: tuple[float, float], frames: np.ndarray):
+def detections_by_frame(records: MotRecords, image_size: tuple[float, float], frames: np.ndarray,
+                        frame: str = "y-up"):
     """obs (1, T, K, 4) in prior coordinates and mask (1, T, K) for the given frames, K the most per frame."""
     scale = np.array(image_size * 2, dtype=np.float64)
-    per_frame = [to_prior_coords(xywh_to_xyxy(records.at_frame(f).box) / scale) for f in frames]
+    per_frame = [to_prior_coords(xywh_to_xyxy(records.at_frame(f).box) / scale, frame) for f in frames]
     K = max(1, max(len(p) for p in per_frame))
     obs = np.zeros((1, len(frames), K, 4))
     mask = np.zeros((1, len(frames), K), dtype=bool)
@@ -105,20 +117,21 @@ def detections_by_frame(records: MotRecords, image_size: tuple[float, float], fr
 
 def track_detections(records: MotRecords, num_sources: int, image_size: tuple[float, float], mix_factory,
                      guide: str = "vem", iterations: int = 100, window: int = 60, init_iterations: int = 20,
-                     device="cpu", progress: bool = False) -> MotRecords:
+                     device="cpu", progress: bool = False, frame: str = "y-up") -> MotRecords:
     """Track ``num_sources`` objects through a whole detection file, ``window`` frames at a time.
 
     The first chunk starts its sources from the first frame with enough detections; each later chunk starts
     them where the previous chunk left them, which carries the identities across chunks (sec. 5.3 of the
     paper tracks long sequences by such chunks); within a chunk, :func:`progressive_init` with
-    ``init_iterations`` per 30-frame piece (0: static start). ``mix_factory()`` builds a fresh MixDVAE."""
+    ``init_iterations`` per 30-frame piece (0: static start). ``mix_factory()`` builds a fresh MixDVAE;
+    ``frame``: its prior's ``box_frame``."""
     if len(records) == 0:
         raise ValueError("the detection file holds no detections")
     all_frames = np.arange(records.frame.min(), records.frame.max() + 1)
     chunks = [all_frames[i:i + window] for i in range(0, len(all_frames), window)]
     out, last = [], None
     for frames in tqdm(chunks, desc="chunks", disable=not progress):
-        obs, mask = (a.to(device) for a in detections_by_frame(records, image_size, frames))
+        obs, mask = (a.to(device) for a in detections_by_frame(records, image_size, frames, frame))
         init = (initial_sources(obs, mask, num_sources) if last is None
                 else last[None, :, None].expand(1, num_sources, len(frames), 4).contiguous())
         if init_iterations:
@@ -127,7 +140,7 @@ def track_detections(records: MotRecords, num_sources: int, image_size: tuple[fl
         result = fit(mix_factory(), obs, mask, init, guide=guide, iterations=iterations)
         sources = result.sources[0].cpu()  # (N, T, 4)
         last = sources[:, -1].to(device)
-        out.append(estimates_to_records(sources.numpy(), frames))
+        out.append(estimates_to_records(sources.numpy(), frames, frame=frame))
     scale = np.array(image_size * 2)
     return MotRecords(np.concatenate([r.frame for r in out]), np.concatenate([r.track_id for r in out]),
                       np.concatenate([r.box for r in out]) * scale, np.concatenate([r.score for r in out]))
