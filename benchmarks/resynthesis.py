@@ -67,13 +67,20 @@ def main(args):
     results = {}
     for name, source in tqdm(priors.items(), desc="priors", disable=not args.progress):
         results[name] = evaluate(partial(resynthesize, load_prior(source, device), device=device), signals)
+    noises = [load_audio(f) for folder in (args.noise.split(",") if args.noise else []) for f in list_audio_files(folder)]
+    for name, source in priors.items():  # selectivity: a speech prior should not give noise back
+        prior = load_prior(source, device)
+        results[name]["noise_si_sdr"] = (float(np.mean([score(n, resynthesize(prior, n, device).numpy())["si_sdr"]
+                                                         for n in noises])) if noises else float("nan"))
     for k in args.envelopes:
         results[f"cepstral envelope, {k} coefficients"] = evaluate(partial(cepstral_envelope, coefficients=k), signals)
     print(f"{len(files)} utterances from {', '.join(filter(None, (args.data, args.held_out_of)))}, {sum(map(len, signals)) / 16000:.0f} s, device {device}")
-    print("| prior | RMSE | SI-SDR (dB) | PESQ wb | PESQ nb | ESTOI |\n|---|---|---|---|---|---|")
+    if noises:
+        print(f"noise: {len(noises)} clips from {args.noise}, {sum(map(len, noises)) / 16000:.0f} s")
+    print("| prior | RMSE | SI-SDR (dB) | PESQ wb | PESQ nb | ESTOI | noise SI-SDR (dB) |\n|---|---|---|---|---|---|---|")
     for name, r in results.items():
         print(f"| {name} | {r['rmse']:.4f} | {r['si_sdr']:.2f} | {r['pesq']:.2f} | {r['pesq_nb']:.2f} | "
-              f"{r['estoi']:.3f} |")
+              f"{r['estoi']:.3f} | {r.get('noise_si_sdr', float('nan')):.2f} |")
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=1)
@@ -87,6 +94,9 @@ def parse_args(argv=None):
                    help="also (or only) the test speakers of these training folders (comma-separated, as given "
                         "to train-prior --data)")
     p.add_argument("--priors", help="NAME=CKPT|SHIPPED_NAME, comma-separated")
+    p.add_argument("--noise", metavar="FOLDERS",
+                   help="also resynthesise the noise clips of these folders (comma-separated): selectivity, the "
+                        "SI-SDR at which a speech prior gives noise back (lower is better for enhancement)")
     p.add_argument("--envelopes", type=int, nargs="*", default=[], metavar="K",
                    help="also score each utterance's own cepstral envelope with K coefficients (no prior)")
     p.add_argument("--limit", type=int, default=0, help="score only the first N files (0: all)")
