@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import shutil
 
+import numpy as np
 import pytest
 import torch
 
@@ -91,11 +92,65 @@ def test_import_errors_name_the_file(tmp_path, capsys):
     assert not (tmp_path / "o.pt").exists()
 
 
+def test_the_imported_trajectory_prior_reads_boxes_in_the_layout_it_was_trained_on():
+    """The tracker's front end for MixDVAE's prior: boxes (x1, y1, x2, y1 - h), x / width and y / height.
+
+    The authors' generator (data/mot_generate_synthetic_data.py) writes (x, y, x + w, y - h) in [0, 1] units, which
+    their trainer reads unscaled (normalize_range 1 in cfg_dvae_single_mot.ini); their MOT17 windows
+    (mot_tracking_data_generation.py) are (x, y, x + w, y - h) in pixels with y down, divided per axis by 1920 and
+    1080 (cfg_dvae_vem_mot.ini). The prior's own likelihood tells its layout: on ground-truth tracks of our windows
+    converted as the tracker converts them it scores -3.8 nats per coordinate, 1.3 nats better than one divisor
+    for both axes and ~80 and ~3400 better than the image boxes unconverted or x and y swapped. (That the
+    network reads positions, not displacements, is in its code: mlp_x_h reads the box x_{t-1} itself.)"""
+    from ppl_models.data.synthetic import synthetic_tracking_window
+    from ppl_models.mixdvae.tracking import to_prior_coords
+
+    prior = import_prior("mixdvae", shared("reference_priors", "mixdvae", "model_mot.pt"))
+    image = np.concatenate([synthetic_tracking_window(3, 60, seed=2000 + b).tracks.transpose(1, 0, 2)
+                            for b in range(10)])  # (30, T, 4): x1, y1, x2, y2 in [0, 1], y down
+    ours = to_prior_coords(image, prior.box_frame)
+
+    def nats(boxes) -> float:  # -log p(x_t | z, x_{<t}) per coordinate, z the encoder's mean path
+        x = torch.as_tensor(boxes, dtype=torch.float32)
+        with torch.no_grad():
+            ctx = prior._context(x)
+            return -prior.likelihood(prior.decoder_params(prior.encode(x, ctx), x, ctx)).log_prob(x).mean().item()
+
+    wrong = {"image boxes unconverted (y2 = y1 + h)": image, "x and y swapped": ours[..., [1, 0, 3, 2]],
+             "x and y both divided by the width": ours * np.array([1, 1080 / 1920, 1, 1080 / 1920])}
+    right = nats(ours)
+    for name, boxes in wrong.items():
+        assert nats(boxes) > right + 0.5, (name, nats(boxes), right)
+
+
+def _covered(windows, estimates, frame: str) -> tuple[np.ndarray, np.ndarray]:
+    """Per (window, frame, track): whether some source's box overlaps the track's with IoU >= 0.5, and whether
+    the track was detected in that frame."""
+    from ppl_models.data.mot import iou, xyxy_to_xywh
+    from ppl_models.mixdvae.tracking import to_prior_coords
+
+    covered, detected = [], []
+    for w, est in zip(windows, estimates):
+        boxes = to_prior_coords(est, frame)  # (N, T, 4), y down
+        for t in range(len(w.frames)):
+            overlap = iou(xyxy_to_xywh(w.tracks[t]), xyxy_to_xywh(boxes[:, t]))  # (tracks, sources)
+            covered += list(overlap.max(1) >= 0.5)
+            detected += [bool((w.labels[t] == j).any()) for j in range(w.tracks.shape[1])]
+    return np.array(covered), np.array(detected)
+
+
 def test_the_imported_trajectory_prior_tracks_synthetic_windows():
     """MixDVAE's own prior (boxes with y down, box_frame "y-down") inside our tracker, no identity switch.
 
-    Measured MOTA 0.81 (our shipped srnn-trajectory: 0.98): on our synthetic motion the authors' prior
-    reconstructs a box 6x worse than holding the last one (benchmarks/RESULTS.md), so the aim of 0.9 is not met."""
+    MOTA 0.81 (our shipped srnn-trajectory: 0.98), short of the aim of 0.9, and the prior's fault, not the
+    front end's (the test above): 99.8 % of the boxes with a detection are tracked, while 93 % of those *without*
+    one (10 % missed) are lost, each a miss and a false positive. The prior predicts a box ~6x worse than
+    holding the last one (one-step RMSE 9.4e-3 against 1.7e-3; constant velocity 2.9e-4), on the authors' own
+    kind of trajectories as on ours (1.05e-2 there), and in a frame without a detection the E-S step, iterated,
+    feeds the decoder its own reconstruction, which drifts to 0.15 off (5 box widths) in 40 iterations. With no
+    missed detections the same fit scores MOTA 1.00. The paper's VEM settings (detection std 0.04 x box, 70
+    iterations after a chunked start of 20 per 30 frames) do not help: 0.81, and the authors' VEM loop itself,
+    re-implemented for the check (their tempered E-W, first frame pinned), scores 0.81 too."""
     import pyro
 
     from ppl_models.data.synthetic import synthetic_tracking_window
@@ -110,6 +165,8 @@ def test_the_imported_trajectory_prior_tracks_synthetic_windows():
     result = fit(MixDVAE(prior, 3), obs, mask, initial_sources(obs, mask, 3), guide="vem", iterations=40)
     metrics = evaluate_windows(windows, result.sources.numpy(), frame=prior.box_frame)["OVERALL"]
     assert metrics["mota"] >= 0.8 and metrics["num_switches"] == 0, metrics
+    covered, detected = _covered(windows, result.sources.numpy(), prior.box_frame)
+    assert covered[detected].mean() >= 0.99, (covered[detected].mean(), covered[~detected].mean())
 
 
 def test_box_frames_are_their_own_inverse_and_keep_the_box_height():
