@@ -49,12 +49,13 @@ def our_forward(dvae, x, z) -> dict:
 def test_imported_network_equals_its_numerical_twin(name):
     path = shared("reference_priors", name)
     source, kind = PRIORS[name]
-    dvae = import_prior(source, path)
+    dvae = import_prior(source, path).double()  # in float64, so that 1e-5 is far above rounding at any thread count
     generator = torch.Generator().manual_seed(0)
     scale = 1.0 if dvae.x_dim == 4 else 5.0  # boxes in [0, 1]; powers of a peak-normalised signal
-    x = scale * torch.rand(3, 9, dvae.x_dim, generator=generator)
-    z = torch.randn(3, 9, dvae.z_dim, generator=generator)
-    twin = reference_forward(kind, torch.load(path, map_location="cpu", weights_only=True), x, z)
+    x = scale * torch.rand(3, 9, dvae.x_dim, generator=generator, dtype=torch.float64)
+    z = torch.randn(3, 9, dvae.z_dim, generator=generator, dtype=torch.float64)
+    state = {k: v.double() for k, v in torch.load(path, map_location="cpu", weights_only=True).items()}
+    twin = reference_forward(kind, state, x, z)
     ours = our_forward(dvae, x, z)
     for key, value in twin.items():
         torch.testing.assert_close(ours[key], value, atol=1e-5, rtol=1e-5, msg=lambda m: f"{name} {key}: {m}")
