@@ -67,13 +67,13 @@ def main(args):
         t_fast = median_ms(lambda: fast.step(x), device, args.repeats)
         t_markov = median_ms(lambda: markov.step(x), device, max(3, args.repeats // 5))
         t_plain = median_ms(plain_step, device, args.repeats)
-        row = f"{model:<15} {t_fast:>10.2f} {t_markov:>12.2f} {t_plain:>12.2f} {t_fast / t_plain:>11.2f}"
+        print(f"{model:<15} {t_fast:>10.2f} {t_markov:>12.2f} {t_plain:>12.2f} {t_fast / t_plain:>11.2f}",
+              end="" if cuda else "\n", flush=True)
         if cuda:
             with graphed():
                 g_fast = median_ms(lambda: fast.step(x), device, args.repeats)
                 g_plain = median_ms(plain_step, device, args.repeats)
-            row += f" {g_fast:>13.2f} {g_plain:>14.2f} {t_fast / g_fast:>9.2f} {g_fast / g_plain:>11.2f}"
-        print(row)
+            print(f" {g_fast:>13.2f} {g_plain:>14.2f} {t_fast / g_fast:>9.2f} {g_fast / g_plain:>11.2f}", flush=True)
 
 
 if __name__ == "__main__":

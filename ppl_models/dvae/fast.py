@@ -71,7 +71,9 @@ def graphed_unroll(cell: nn.Module, eps: torch.Tensor, rnn_ctx=None, head_ctx=No
 def _record(cell, eps, contexts, has_rnn_ctx, has_head_ctx):
     """Record the loop's graphs on sample inputs like the real ones; the warm-up runs' gradients are undone."""
     parameters = [p for p in cell.parameters() if p.requires_grad]
-    grads = [None if p.grad is None else p.grad.clone() for p in parameters]
+    grads = [p.grad for p in parameters]
+    for p in parameters:  # recorded as on a first step, with no gradient yet (the training and test paths)
+        p.grad = None
     with torch.random.fork_rng(devices=[eps.device]):  # recording leaves the stream of random numbers as it was
         samples = (torch.randn_like(eps),) + tuple(torch.randn_like(c).requires_grad_(c.requires_grad)
                                                    for c in contexts)
