@@ -1,6 +1,6 @@
 """The multimodal VRNN: its ELBO is eq. 45-47, a missing frame removes exactly its reconstruction term, the
 product-of-experts guide is the prior when nothing is observed, and on synthetic data with a known shared cause
-the MVRNN imputes one sensor from the other far better than that sensor's own prior can, and its shared latent
+the MVRNN imputes one sensor from the other far better than that sensor's own prior can, and its shared chain
 carries the shared cause (linear probe)."""
 
 import numpy as np
@@ -133,14 +133,36 @@ def test_mvrnn_imputes_a_sensor_from_the_other_better_than_its_own_prior(synthet
     assert 0.8 < scores["mvrnn"]["coverage"], scores  # honest uncertainty: most truths within 2 std
 
 
-def test_the_shared_latent_carries_the_shared_cause_and_a_private_latent_its_own_sensor(synthetic_fits):
-    """Linear probe of the trained MVRNN: the true shared cause c_t is read off z^s_t far better than off either
-    private latent, and sensor b off its own private latent better than off a's."""
+def test_the_shared_chain_carries_the_shared_cause_and_b_s_private_cause_is_learned_by_a_chain_reading_b(
+        synthetic_fits):
+    """Linear probe of the trained MVRNN (R^2 on the test frames) for what the synthetic data supports.
+
+    Not asserted: "b read off z^b". b's private part 0.5 B_b u^b_t is 1-4 % of b's variance, so z^b can predict b
+    well only by carrying the shared cause too: that R^2 measures a leak (0.06-0.94 over training seeds 0-13), and
+    the private cause u^b itself is in no z_t (R^2 <= 0.03 on every seed: its new part per frame is below the
+    sensor noise; b's past explains the rest). Nor "c off z^s_t > 0.8": the emission reads h^s_t, which predicts
+    the oscillation from the past, so z^s_t carries 0.32-0.96 of it depending on the seed (and an untrained
+    network's z^s_t 0.58-0.95). Asserted instead:
+
+    * c_t is read off the shared chain's state [z^s_t, h^s_t] almost fully, far better than off either private
+      latent (no private latent took the shared cause over);
+    * b's private cause u^b_t, which sensor a says nothing of, is tracked by a chain that reads b (the shared
+      recurrence, which b's emission reads; R^2 0.33-0.50 over seeds 0-13), well above what the same network
+      read before training (0.18-0.31), and never by a's private chain, which does not read b.
+    """
     train, test, train_meta, test_meta, fits = synthetic_fits
-    r2 = probe(*fits["mvrnn"], train, test, extra={"c": (train_meta["c"], test_meta["c"])})
-    assert r2["c"][SHARED] > 0.8, r2
-    assert r2["c"][SHARED] > max(r2["c"]["a"], r2["c"]["b"]) + 0.2, r2
-    assert r2["b"]["b"] > r2["b"]["a"] + 0.2, r2
+    model, standard = fits["mvrnn"]
+    extra = {k: (train_meta[k], test_meta[k]) for k in ("c", "u_b")}
+    r2 = probe(model, standard, train, test, extra=extra, states=True)
+    pyro.set_rng_seed(0)  # the fixture's network as it was before training
+    untrained = probe(build_imputer("mvrnn", train, target="b", hidden=24), standard, train, test, extra=extra,
+                      states=True)
+    shared_chain = f"{SHARED}+h"
+    assert r2["c"][shared_chain] > 0.9, r2
+    assert r2["c"][shared_chain] > max(r2["c"]["a"], r2["c"]["b"]) + 0.2, r2
+    reads_b = max(r2["u_b"][shared_chain], r2["u_b"]["b+h"])
+    assert reads_b > max(untrained["u_b"][shared_chain], untrained["u_b"]["b+h"]) + 0.05, (r2, untrained)
+    assert r2["u_b"]["a+h"] < 0.05, r2  # a's private chain never reads b
 
 
 def test_ridge_probe_scores_a_linear_map_one_and_noise_zero():

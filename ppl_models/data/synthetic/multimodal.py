@@ -10,6 +10,10 @@ A shared cause drives every sensor; each sensor also has a private cause of its 
 with fixed random matrices A_m, B_m. Sensor ``a`` (D=3) and sensor ``b`` (D=2). What one sensor says about the
 other goes only through c_t, so imputing ``b`` from ``a`` can recover 1.5 tanh(A_b c_t) but never B_b u^b_t:
 the best possible RMSE is the private part's, well below the spread of ``b`` itself.
+
+The fixed draw makes ``b``'s private part small: 0.5 B_b = (-0.15, 0.18), 1-4 % of b's variance (a's private
+part is about 10 % of a's), and its new part per frame (std 0.07-0.08) is below the noise (0.1): what b's own
+frames tell beyond the shared cause is mostly that slow wobble, predictable from b's past.
 """
 
 from __future__ import annotations
