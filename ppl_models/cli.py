@@ -649,7 +649,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--prior", default="rvae-speech",
                    help="a speech-prior checkpoint (train-prior --kind speech) or a shipped prior's name "
                         "(default: rvae-speech, the reference's 16-D latent; rvae-speech-z64 is the better "
-                        "resynthesiser of unseen speakers: 8.7 against 2.8 dB SI-SDR)")
+                        "resynthesiser of unseen speakers: 8.7 against 4.7 dB SI-SDR)")
     p.add_argument("--out", required=True, help="output wav, or output folder when IN is a folder")
     _common(p)
     p.set_defaults(func=cmd_resynth)
