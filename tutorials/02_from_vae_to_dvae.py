@@ -109,7 +109,7 @@ steps = 150 if QUICK else 1500
 results = {}
 for name in ("vae", "srnn"):
     pyro.clear_param_store()
-    dvae = build_dvae(name, "trajectory", hidden=32, rnn_dim=16).adapt_to(train)  # standardised inputs (train-prior does it)
+    dvae = build_dvae(name, "trajectory", hidden=32, rnn_dim=16).adapt_to(train)  # standardised inputs, as train-prior
     svi = SVI(dvae.model, dvae.guide, pyro.optim.ClippedAdam({"lr": 3e-3}), Trace_ELBO())
     for step in range(steps):
         batch = train[torch.randint(len(train), (32,))]
