@@ -88,7 +88,7 @@ def torch_una(prior, power, mask, iterations, lr=1e-3, quantile=0.1) -> float:
     """Seconds for ``iterations`` steps of the LV U-NA fit written in plain PyTorch (same networks, same ELBO)."""
     B, T, _ = power.shape
     prior.train()  # cuDNN LSTM gradients need training mode (the prior has no dropout)
-    noise = NoiseVariance("lv", prior.x_dim, prior.z_dim).adapt_to(power, quantile).to(power.device)
+    noise = NoiseVariance("lv", prior.x_dim, prior.z_dim).adapt_to(power, quantile, mask).to(power.device)
     encoder = copy.deepcopy(prior).requires_grad_(True)
     log_gain = torch.zeros(B, T, 1, device=power.device, requires_grad=True)
     params = [p for p in [*noise.parameters(), *encoder.parameters(), log_gain] if p.requires_grad]

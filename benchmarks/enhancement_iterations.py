@@ -39,7 +39,7 @@ def gains(items, prior, noise_model: str, lr: float, checkpoints: list[int], dev
     batch = noisy_batch(signals, device)
     pyro.clear_param_store()
     pyro.set_rng_seed(0)
-    system = build_system(prior, noise_model, batch.power, 0, batch.utterance, FLOOR_QUANTILE)
+    system = build_system(prior, noise_model, batch.power, 0, batch.utterance, FLOOR_QUANTILE, batch.mask)
     svi = SVI(system.model, system.guide, Adam({"lr": lr}), loss=Trace_ELBO())
     out = []
     for step in range(1, max(checkpoints) + 1):

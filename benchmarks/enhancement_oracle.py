@@ -56,7 +56,7 @@ def main(args) -> None:
     for start in ("noise floor (10 % quantile)", "noisy mean power"):
         pyro.clear_param_store()
         pyro.set_rng_seed(0)
-        system = build_system(prior, "lv", batch.power)
+        system = build_system(prior, "lv", batch.power, mask=batch.mask)
         if start == "noisy mean power":
             with torch.no_grad():
                 system.noise.head[-1].bias.copy_(torch.log(batch.power[batch.mask].mean(0)))
@@ -107,7 +107,7 @@ def set_ceilings(args) -> None:
         for noise_model in args.noise_models:
             pyro.clear_param_store()
             pyro.set_rng_seed(0)
-            system = build_system(prior, noise_model, batch.power)
+            system = build_system(prior, noise_model, batch.power, mask=batch.mask)
             fit(system, batch.power, batch.mask, DEFAULT_ITERATIONS["una"])
             v_s, v_b = torch.zeros_like(batch.power), torch.zeros_like(batch.power)
             with torch.no_grad():

@@ -102,14 +102,16 @@ def noisy_batch(signals: list[np.ndarray], device, segment_frames: int | None = 
 
 
 def build_system(prior, noise_model: str, power: torch.Tensor, seed: int = 0,
-                 utterance: torch.Tensor | None = None, floor_quantile: float = FLOOR_QUANTILE) -> NoisySpeech:
+                 utterance: torch.Tensor | None = None, floor_quantile: float = FLOOR_QUANTILE,
+                 mask: torch.Tensor | None = None) -> NoisySpeech:
     """A :class:`NoisySpeech` with a fresh noise model (``lv``, ``no``, ``nolv`` or ``nmf``) for ``power``
     (``utterance``: which utterance each row is a segment of, for NMF's per-utterance atoms), its noise
-    variance starting at the ``floor_quantile`` of the noisy power per frequency."""
+    variance starting at the ``floor_quantile`` of the noisy power per frequency over the real frames
+    (``mask`` (N, T) bool, False on padding; None: all)."""
     if noise_model == "nmf":
-        noise = NMFNoise(power, utterance, seed=seed, floor_quantile=floor_quantile)
+        noise = NMFNoise(power, utterance, seed=seed, floor_quantile=floor_quantile, mask=mask)
     else:
-        noise = NoiseVariance(noise_model, prior.x_dim, prior.z_dim).adapt_to(power, floor_quantile)
+        noise = NoiseVariance(noise_model, prior.x_dim, prior.z_dim).adapt_to(power, floor_quantile, mask)
     return NoisySpeech(prior, noise).to(power.device)
 
 
@@ -164,7 +166,7 @@ def enhance(signals: list[np.ndarray], prior, noise_model: str = "lv", mode: str
     pyro.clear_param_store()
     pyro.set_rng_seed(seed)
     if mode == "una":
-        system = build_system(prior, noise_model, batch.power, seed, batch.utterance, floor_quantile)
+        system = build_system(prior, noise_model, batch.power, seed, batch.utterance, floor_quantile, batch.mask)
     else:
         system = load_noise_model(noise_checkpoint, prior, noise_model).to(device)
     steps = DEFAULT_ITERATIONS["nmf" if noise_model == "nmf" else mode] if iterations is None else iterations

@@ -34,15 +34,16 @@ class NMFNoise(nn.Module):
     """v_b = (W H)^T and the gain g_t: closed-form state, updated by :meth:`update`.
 
     Rows of the batch may be segments of longer utterances: ``utterance`` (B,) says which, and the segments
-    of one utterance share its atoms W (U, F, K); activations H (B, K, T) and gains (B, T, 1) are per frame."""
+    of one utterance share its atoms W (U, F, K); activations H (B, K, T) and gains (B, T, 1) are per frame.
+    ``mask`` (B, T) bool marks the real frames (padding does not count towards the starting noise floor)."""
 
     def __init__(self, noisy_power: torch.Tensor, utterance: torch.Tensor | None = None, rank: int = 8,
-                 seed: int = 0, floor_quantile: float = 0.1):
+                 seed: int = 0, floor_quantile: float = 0.1, mask: torch.Tensor | None = None):
         super().__init__()
         B, T, F = noisy_power.shape
         utterance = torch.arange(B) if utterance is None else torch.as_tensor(utterance)
         g = torch.Generator().manual_seed(seed)
-        floor = noise_floor(noisy_power, floor_quantile).cpu()[:, None]  # (F, 1): W H starts near the noise floor
+        floor = noise_floor(noisy_power, floor_quantile, mask).cpu()[:, None]  # (F, 1): W H starts near the noise floor
         W = torch.rand(int(utterance.max()) + 1, F, rank, generator=g).add(0.5) * floor
         self.register_buffer("utterance", utterance.to(noisy_power.device))
         self.register_buffer("W", W.to(noisy_power.device))

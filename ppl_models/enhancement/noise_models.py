@@ -25,9 +25,11 @@ from ppl_models.nn import mlp
 NOISE_MODELS = ("lv", "no", "nolv")
 
 
-def noise_floor(noisy_power: torch.Tensor, quantile: float = 0.1) -> torch.Tensor:
-    """The ``quantile`` over frames of noisy powers (..., T, F) per frequency, (F,): where noise estimates start."""
-    flat = noisy_power.reshape(-1, noisy_power.shape[-1])
+def noise_floor(noisy_power: torch.Tensor, quantile: float = 0.1, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """The ``quantile`` over frames of noisy powers (..., T, F) per frequency, (F,): where noise estimates start.
+    ``mask`` (..., T) bool marks the real frames of padded segments: only those count (the all-zero padding
+    of a batch's last segments, once more than ``quantile`` of the rows, would put the floor at 0)."""
+    flat = noisy_power[mask] if mask is not None else noisy_power.reshape(-1, noisy_power.shape[-1])
     flat = flat[torch.randperm(flat.shape[0], device=flat.device)[:100_000]]  # torch.quantile's size limit
     return torch.quantile(flat, quantile, dim=0).clamp_min(1e-10)
 
@@ -48,11 +50,13 @@ class NoiseVariance(nn.Module):
         self.head = mlp([width, hidden, x_dim])
 
     @torch.no_grad()
-    def adapt_to(self, noisy_power: torch.Tensor, quantile: float = 0.1) -> "NoiseVariance":
-        """Start v_b at a low ``quantile`` over frames of the noisy power per frequency, (N, T, F): a noise
-        floor. Started at the mean power, the noise model explains much of the speech too (5 dB in: 1.4 dB out
-        after 200 LV U-NA steps from the mean, 8.5 dB from the 10 % quantile; benchmarks/enhancement_oracle.py)."""
-        self.head[-1].bias.copy_(torch.log(noise_floor(noisy_power, quantile)))
+    def adapt_to(self, noisy_power: torch.Tensor, quantile: float = 0.1,
+                 mask: torch.Tensor | None = None) -> "NoiseVariance":
+        """Start v_b at a low ``quantile`` over frames of the noisy power per frequency, (N, T, F), the padded
+        frames (``mask`` (N, T) False) left out: a noise floor. Started at the mean power, the noise model
+        explains much of the speech too (5 dB in: 1.4 dB out after 200 LV U-NA steps from the mean, 8.5 dB from
+        the 10 % quantile; benchmarks/enhancement_oracle.py)."""
+        self.head[-1].bias.copy_(torch.log(noise_floor(noisy_power, quantile, mask)))
         return self
 
     def forward(self, z: torch.Tensor, noisy_features: torch.Tensor) -> torch.Tensor:
