@@ -69,7 +69,8 @@ def graphed_unroll(cell: nn.Module, eps: torch.Tensor, rnn_ctx=None, head_ctx=No
 
 
 def _record(cell, eps, contexts, has_rnn_ctx, has_head_ctx):
-    """Record the loop's graphs on sample inputs like the real ones; the warm-up runs' gradients are undone."""
+    """Record the loop's graphs on sample inputs like the real ones, with the cell's gradients set aside
+    meanwhile and given back after."""
     parameters = [p for p in cell.parameters() if p.requires_grad]
     grads = [p.grad for p in parameters]
     for p in parameters:  # recorded as on a first step, with no gradient yet (the training and test paths)

@@ -38,11 +38,11 @@ def latent_paths(model: MultimodalVRNN, standard: Standardiser, data: FusionData
     also each chain's state [z_t, h_t] along that path, key ``<chain>+h`` -> (N, T, z_dim + rnn_dim)."""
     x, mask = standard.tensors(data, device)
     paths: dict[str, list] = {}
-    chains = model.chains()
+    chains = model.chains() if states else None
     for i in range(0, data.shape[0], batch_size):
         a = model.frames({m: v[i:i + batch_size] for m, v in x.items()},
                          {m: v[i:i + batch_size] for m, v in mask.items()})
-        ctx = model.contexts(a)
+        ctx = model.contexts(a) if states else None  # the recurrences' inputs, only for the [z_t, h_t] states
         for key, q in model.latents("encoder", a).items():
             z = q.mean_path()
             paths.setdefault(key, []).append(z.cpu().numpy())
