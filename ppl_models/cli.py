@@ -350,9 +350,12 @@ def parse_named_priors(text: str) -> dict[str, str]:
 
 
 def cmd_separate(args) -> int:
+    """Separate one mixture (NAME.wav per source in --out-dir) or every mixture of a folder (OUT/REL/NAME.wav);
+    a mixture that cannot be read or separated is named on stderr and skipped, and the exit status is 2."""
     import pyro
 
-    from ppl_models.data.audio import load_audio, write_audio
+    from ppl_models.cli_enhancement import finish, padded, read_inputs, report_failure
+    from ppl_models.data.audio import list_audio_files, write_audio
     from ppl_models.dvae.train import load_prior
     from ppl_models.infer import resolve_device
     from ppl_models.mixdvae.separation import separate
@@ -361,20 +364,34 @@ def cmd_separate(args) -> int:
     if args.iterations < 1:
         raise ValueError(f"--iterations must be >= 1, got {args.iterations}")
     named = parse_named_priors(args.priors)
+    source, out = Path(args.mixture), Path(args.out_dir)
+    if source.is_dir():
+        jobs = [(f, out / f.relative_to(source).with_suffix("")) for f in list_audio_files(source)]
+        if not jobs:
+            raise ValueError(f"{source}: no audio files (.wav, .flac, .ogg)")
+    else:
+        jobs = [(source, out)]
     device = resolve_device(args.device)
-    mixture = load_audio(args.mixture)
     priors = [load_prior(prior, device) for prior in named.values()]
-    pyro.set_rng_seed(args.seed)
-    result = separate(mixture, priors, iterations=args.iterations, device=device, progress=not args.no_progress)
-    out = Path(args.out_dir)
-    for name, wave in zip(named, result.sources):
-        write_audio(out / f"{name}.wav", wave)
-    plot_spectrograms({"mixture": mixture, **{f"{name} (estimate)": wave for name, wave in zip(named, result.sources)}},
-                      out / "separation.png")
-    shares = ", ".join(f"{name} {share:.0%}" for name, share in zip(named, result.beta))
-    print(f"{args.mixture}: {len(mixture) / 16000:.1f} s -> {', '.join(f'{n}.wav' for n in named)} and "
-          f"separation.png in {out} (bins owned: {shares})")
-    return 0
+    loaded, failed = read_inputs(jobs, "separate")
+    for src, folder, mixture in loaded:
+        pyro.set_rng_seed(args.seed)
+        try:
+            result = separate(mixture, priors, iterations=args.iterations, device=device,
+                              progress=not args.no_progress)
+        except (ValueError, RuntimeError) as err:
+            report_failure("separate", src, err)
+            failed.append(src)
+            continue
+        for name, wave in zip(named, result.sources):
+            write_audio(folder / f"{name}.wav", wave)
+        plot_spectrograms({"mixture": padded(mixture),
+                           **{f"{name} (estimate)": padded(wave) for name, wave in zip(named, result.sources)}},
+                          folder / "separation.png")
+        shares = ", ".join(f"{name} {share:.0%}" for name, share in zip(named, result.beta))
+        print(f"{src}: {len(mixture) / 16000:.1f} s -> {', '.join(f'{n}.wav' for n in named)} and "
+              f"separation.png in {folder} (bins owned: {shares})")
+    return finish("separate", len(jobs), failed)
 
 
 # --------------------------------------------------------------------------------------------- fusion
@@ -707,7 +724,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "prior, and variational EM returns each source's posterior mean (a soft mask "
                                    "on the mixture). Writes NAME.wav per source and separation.png.")
     p.add_argument("mixture", metavar="MIX", help="mixture audio file (mono or averaged to mono; resampled to "
-                                                  "16 kHz)")
+                                                  "16 kHz), or a folder of them (OUT_DIR/NAME/SOURCE.wav each)")
     p.add_argument("--priors", default="speech=rvae-speech,music=rvae-guitar",
                    help="NAME=PRIOR per source, comma-separated; PRIOR is a checkpoint or a shipped name "
                         "(default: speech=rvae-speech,music=rvae-guitar)")
@@ -784,6 +801,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--record", choices=["a103l", "mixedsignals"], default="mixedsignals",
                    help="which record (default: mixedsignals, four sensors)")
     p.add_argument("--frames", type=int, default=64, help="frames per window (default: 64 = 4.1 s)")
+    p.add_argument("--sensors", help="comma-separated sensors (ecg, abp, pleth, resp) or single channels, each a "
+                                     "sensor of its own (II, III, V, ...), e.g. II,V for lead V from lead II "
+                                     "(default: the record's sensors)")
     p.add_argument("--out-dir", required=True, help="folder for train.npz and test.npz")
     _common(p, device=False)
     p.set_defaults(func=cmd_export_physionet)

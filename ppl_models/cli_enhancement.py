@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 import numpy as np
+
+SHORTEST = 1024  # samples (64 ms, one STFT window): shorter inputs are zero-padded to it and cut back after
 
 
 def _audio_jobs(source: Path, out: Path) -> list[tuple[Path, Path]]:
@@ -22,6 +25,40 @@ def _audio_jobs(source: Path, out: Path) -> list[tuple[Path, Path]]:
     if out.is_dir():
         raise ValueError(f"--out {out} is a folder but the input {source} is one file: give a file name")
     return [(source, out)]
+
+
+def read_inputs(jobs: list[tuple[Path, Path]], command: str) -> tuple[list[tuple[Path, Path, np.ndarray]], list[Path]]:
+    """Load every input of ``jobs``: (src, dst, signal) for the usable ones and the list of the others, each
+    named on stderr with the reason (unreadable, empty, silent, NaN) so that the rest still gets processed."""
+    from ppl_models.data.audio import load_audio
+
+    loaded, failed = [], []
+    for src, dst in jobs:
+        try:
+            loaded.append((src, dst, load_audio(src)))
+        except (ValueError, FileNotFoundError) as err:
+            report_failure(command, src, err)
+            failed.append(src)
+    return loaded, failed
+
+
+def report_failure(command: str, src: Path, err: Exception) -> None:
+    message = str(err) if str(src) in str(err) else f"{src}: {err}"
+    print(f"ppl-models {command}: skipped {message}", file=sys.stderr)
+
+
+def padded(signal: np.ndarray) -> np.ndarray:
+    """The signal zero-padded at the end to :data:`SHORTEST` samples (the STFT needs one window)."""
+    return np.pad(signal, (0, max(0, SHORTEST - len(signal))))
+
+
+def finish(command: str, total: int, failed: list[Path]) -> int:
+    """Exit status of a batch command: 0, or 2 after naming the inputs that were skipped."""
+    if not failed:
+        return 0
+    print(f"ppl-models {command}: {len(failed)} of {total} inputs failed: {', '.join(map(str, failed))}",
+          file=sys.stderr)
+    return 2
 
 
 def cmd_export_noisy_speech(args) -> int:
@@ -62,7 +99,9 @@ def cmd_train_noise(args) -> int:
 
 
 def cmd_enhance(args) -> int:
-    from ppl_models.data.audio import load_audio, write_audio
+    """Enhance each input; a file that cannot be read or enhanced is named on stderr and skipped, the others
+    are written (atomically), and the exit status is 2 if any was skipped."""
+    from ppl_models.data.audio import write_audio
     from ppl_models.dvae.train import load_prior
     from ppl_models.enhancement.enhance import enhance
     from ppl_models.infer import resolve_device
@@ -72,20 +111,28 @@ def cmd_enhance(args) -> int:
     jobs = _audio_jobs(Path(args.input), Path(args.out))
     device = resolve_device(args.device)
     prior = load_prior(args.prior, device)
-    signals = [load_audio(src) for src, _ in jobs]
-    seconds = 0.0
-    for start in range(0, len(jobs), args.batch):  # utterances of a batch are fitted together
-        part = slice(start, start + args.batch)
-        result = enhance(signals[part], prior, args.noise_model, args.mode, args.noise_ckpt, args.iterations,
-                         device=device, seed=args.seed, progress=not args.no_progress)
+    loaded, failed = read_inputs(jobs, "enhance")
+    seconds = audio = 0.0
+    for start in range(0, len(loaded), args.batch):  # utterances of a batch are fitted together
+        part = loaded[start:start + args.batch]
+        try:
+            result = enhance([padded(signal) for _, _, signal in part], prior, args.noise_model, args.mode,
+                             args.noise_ckpt, args.iterations, device=device, seed=args.seed,
+                             progress=not args.no_progress)
+        except (ValueError, RuntimeError) as err:
+            for src, _, _ in part:
+                report_failure("enhance", src, err)
+            failed.extend(src for src, _, _ in part)
+            continue
         seconds += result.seconds
-        for (src, dst), estimate in zip(jobs[part], result.signals):
-            write_audio(dst, np.clip(estimate, -1, 1))
+        for (src, dst, signal), estimate in zip(part, result.signals):
+            write_audio(dst, np.clip(estimate[:len(signal)], -1, 1))
+            audio += len(signal) / 16000
             print(f"{src} -> {dst}")
-    audio = sum(len(s) for s in signals) / 16000
-    print(f"{args.noise_model} / {args.mode}: {audio:.1f} s of audio in {seconds:.1f} s "
-          f"(real-time factor {seconds / audio:.2f})")
-    return 0
+    if audio:
+        print(f"{args.noise_model} / {args.mode}: {audio:.1f} s of audio in {seconds:.1f} s "
+              f"(real-time factor {seconds / audio:.2f})")
+    return finish("enhance", len(jobs), failed)
 
 
 def register(sub, common) -> None:

@@ -17,7 +17,7 @@ from pyro.optim import Adam
 from tqdm.auto import trange
 
 from ppl_models.data.audio import check_signal
-from ppl_models.data.stft import istft, stft
+from ppl_models.data.stft import N_FFT, istft, stft
 from ppl_models.mixdvae.separation_model import SpectralMixDVAE
 
 
@@ -34,6 +34,8 @@ def separate(mixture: np.ndarray, priors: list, iterations: int = 100, device="c
              progress: bool = False) -> Separation:
     """Separate a mono 16 kHz ``mixture`` into ``len(priors)`` sources by variational EM (guide ``vem``)."""
     mixture = check_signal(np.asarray(mixture, dtype=np.float32), "mixture")
+    length = len(mixture)
+    mixture = np.pad(mixture, (0, max(0, N_FFT - length)))  # the STFT needs one whole window
     gain = float(np.abs(mixture).max())
     spec = stft(torch.as_tensor(mixture / gain)).T.to(device)  # (T, F) complex
     x = torch.view_as_real(spec)[None].contiguous()  # (1, T, F, 2)
@@ -46,6 +48,6 @@ def separate(mixture: np.ndarray, priors: list, iterations: int = 100, device="c
             losses.append(svi.step(x))
             mix.vem_update(x)
     m = torch.view_as_complex(mix.state.m[0].permute(2, 0, 1, 3).contiguous())  # (N, T, F)
-    waves = np.stack([istft(m_n.T.cpu(), length=len(mixture)).numpy() * gain for m_n in m])
+    waves = np.stack([istft(m_n.T.cpu(), length=len(mixture)).numpy()[:length] * gain for m_n in m])
     masks = (m.abs() / spec.abs().clamp_min(1e-12)).cpu().numpy()
     return Separation(waves, masks, float(mix.state.noise_var), mix.state.beta.cpu().numpy(), losses)
