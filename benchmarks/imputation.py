@@ -9,6 +9,9 @@ hmm/lds, ELBO for the neural models, over all sensors; not given for unimodal, w
     ppl-models export-physionet --record a103l --data $D --out-dir sets/physio-a103l
     python benchmarks/imputation.py sets/physio-mixed sets/physio-a103l --seeds 0 1 2 --json imputation.json
 
+``ridge`` (linear regression on the other sensors' frames t-k .. t+k, k chosen on held-out training windows) is
+the simple baseline every model must beat; it is deterministic, so its std over seeds is 0.
+
 A set folder may name its targets in the command line as FOLDER:target1,target2 (default: every sensor).
 ``--probe`` adds, for each MVRNN, the linear probe of ``ppl_models.multimodal.probe``: R^2 of each sensor's test
 frames read off each latent chain (shared or private), fitted on the train frames. ``--gap FRAMES`` also imputes

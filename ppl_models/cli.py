@@ -464,7 +464,8 @@ def _write_splits(out_dir: str, train, test, frame_ms: float) -> None:
 def cmd_export_physionet(args) -> int:
     from ppl_models.data.physionet import build_physionet
 
-    train, test, meta = build_physionet(args.data, args.record, args.frames)
+    sensors = [s for s in args.sensors.split(",") if s] if args.sensors else None
+    train, test, meta = build_physionet(args.data, args.record, args.frames, sensors)
     _write_splits(args.out_dir, train, test, 1000 / meta["frame_rate_hz"])
     return 0
 
@@ -829,10 +830,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--train", required=True, help="training file (.npz)")
     p.add_argument("--test", required=True, help="file to impute (.npz)")
     p.add_argument("--target", required=True, help="the sensor to impute")
-    p.add_argument("--model", default="mvrnn", choices=["mvrnn", "concat", "poe", "unimodal", "hmm", "lds"],
+    p.add_argument("--model", default="mvrnn", choices=["mvrnn", "concat", "poe", "unimodal", "hmm", "lds", "ridge"],
                    help="mvrnn (shared + private latents, default), concat (one latent: VRNN on all sensors), poe "
                         "(one latent, product-of-experts guide), unimodal (the target's own VRNN prior), hmm "
-                        "(multimodal HMM, exact), lds (multimodal linear-Gaussian, exact)")
+                        "(multimodal HMM, exact), lds (multimodal linear-Gaussian, exact), ridge (linear regression "
+                        "on the other sensors' frames t-k .. t+k, k chosen on held-out training windows)")
     _train_and_write(p, "x_<target>, std_<target>")
     p.set_defaults(func=cmd_impute)
 

@@ -30,7 +30,7 @@ def files(tmp_path_factory):
     return folder
 
 
-@pytest.mark.parametrize("model", ["hmm", "lds"])
+@pytest.mark.parametrize("model", ["hmm", "lds", "ridge"])
 def test_impute_writes_mean_and_std_and_ignores_the_target(files, tmp_path, capsys, model):
     outs = []
     for test in ("test.npz", "blind.npz"):
@@ -75,6 +75,11 @@ def test_physionet_windows_keep_real_gaps_and_split_in_time():
     assert a_train.names == ["ecg", "pleth"] and a_train.complete and a_test.complete
     with pytest.raises(ValueError, match="record must be one of"):
         build_physionet(root, "nope")
+    leads, _, meta = build_physionet(root, "mixedsignals", sensors=["II", "V", "abp"])  # one lead, one sensor
+    assert leads.names == ["abp", "ii", "v"] and meta["channels"]["v"] == ["V"]
+    np.testing.assert_array_equal(leads.sensors["ii"], train.sensors["ecg"][..., :SAMPLES_PER_FRAME])
+    with pytest.raises(ValueError, match="'X' is neither a sensor"):
+        build_physionet(root, "a103l", sensors=["II", "X"])
 
 
 def test_av_speech_mouth_follows_the_real_speech_envelope_and_occlusions_are_missing(tmp_path, capsys):

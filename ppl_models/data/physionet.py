@@ -15,6 +15,10 @@ Layer by layer:
    *training* part (robust: the records have artifacts).
 4. Split in time: train = the first 70 % of the record (windows of ``frames`` frames, hop ``frames // 2``),
    test = the last 30 % (windows without overlap). No sample is in both.
+
+``sensors`` picks and groups the channels: each item is a sensor of the record (``ecg``: all its leads) or one
+channel, which becomes a sensor of its own named in lower case (``II`` -> ``ii``): ``["II", "V"]`` asks for
+lead V from lead II, ``["ecg", "abp"]`` for the pressure from the three leads and nothing else.
 """
 
 from __future__ import annotations
@@ -68,17 +72,40 @@ def _windows(n_frames: int, frames: int, hop: int) -> np.ndarray:
     return np.arange(0, n_frames - frames + 1, hop)
 
 
-def build_physionet(data_root: str | os.PathLike, record: str = "a103l", frames: int = 64
-                    ) -> tuple[FusionData, FusionData, dict]:
+def choose_sensors(record: str, sensors: list[str] | None) -> dict[str, list[str]]:
+    """sensor name -> channels for ``sensors`` (module docstring); None: the record's own sensors."""
+    groups = RECORDS[record]
+    if not sensors:
+        return groups
+    channels = {c.lower(): c for names in groups.values() for c in names}
+    out = {}
+    for item in sensors:
+        key = item.lower()
+        if key in groups:
+            out[key] = groups[key]
+        elif key in channels:
+            out[key] = [channels[key]]
+        else:
+            raise ValueError(f"sensors: {item!r} is neither a sensor ({', '.join(groups)}) nor a channel "
+                             f"({', '.join(channels.values())}) of {record}")
+    taken = [c for names in out.values() for c in names]
+    if len(taken) != len(set(taken)) or len(out) != len(sensors):
+        raise ValueError(f"sensors: {', '.join(sensors)} name a channel twice")
+    return dict(sorted(out.items()))
+
+
+def build_physionet(data_root: str | os.PathLike, record: str = "a103l", frames: int = 64,
+                    sensors: list[str] | None = None) -> tuple[FusionData, FusionData, dict]:
     """(train, test, meta) windows of ``record``; meta: sensor channels, frame rate, the normalisation."""
     if record not in RECORDS:
         raise ValueError(f"record must be one of {sorted(RECORDS)}, got {record!r}")
+    chosen = choose_sensors(record, sensors)
     if frames < 4:
         raise ValueError(f"frames must be at least 4, got {frames}")
     path = Path(data_root) / FOLDER / f"{record}.npz"
     channels = load_channels(path)
     series, flags, rates = {}, {}, []
-    for sensor, names in RECORDS[record].items():
+    for sensor, names in chosen.items():
         for name in names:
             if name not in channels:
                 raise ValueError(f"{path}: no channel {name!r} (has {sorted(channels)})")
@@ -94,7 +121,7 @@ def build_physionet(data_root: str | os.PathLike, record: str = "a103l", frames:
         q1, med, q3 = np.percentile(train_part, [25, 50, 75])
         norm[name] = (med, max((q3 - q1) / 1.35, 1e-6))
     sensors, masks = {}, {}
-    for sensor, names in RECORDS[record].items():
+    for sensor, names in chosen.items():
         cols = [((series[n][:length] - norm[n][0]) / norm[n][1]).reshape(n_frames, SAMPLES_PER_FRAME) for n in names]
         gone = np.any([flags[n][:length].reshape(n_frames, SAMPLES_PER_FRAME).any(1) for n in names], axis=0)
         sensors[sensor], masks[sensor] = np.concatenate(cols, -1).astype(np.float32), (~gone).astype(np.float32)
@@ -106,5 +133,5 @@ def build_physionet(data_root: str | os.PathLike, record: str = "a103l", frames:
                                        {s: m[take] for s, m in masks.items()}), f"{path} windows")
 
     meta = {"record": record, "frame_rate_hz": float(np.mean(rates)) / SAMPLES_PER_FRAME,
-            "channels": {s: list(n) for s, n in RECORDS[record].items()}, "normalisation": norm}
+            "channels": {s: list(n) for s, n in chosen.items()}, "normalisation": norm}
     return windows(0, cut, frames // 2), windows(cut, n_frames, frames), meta

@@ -4,7 +4,9 @@ place that turns a model name into a model, arrays into standardised tensors, an
 Models (``IMPUTERS``): ``mvrnn`` (shared + private latents), ``concat`` (one latent over all sensors),
 ``poe`` (one latent, product-of-experts guide), ``unimodal`` (a VRNN of the target sensor alone: what its
 prior knows without the other sensors), ``hmm`` (multimodal HMM, exact) and ``lds`` (its linear-Gaussian
-twin, exact). Every model imputes by filtering: the prediction at frame t uses observed frames up to t.
+twin, exact): these impute by filtering, the prediction at frame t uses observed frames up to t. ``ridge``
+(:mod:`~ppl_models.multimodal.ridge`) is the simple baseline: a closed-form linear regression of the target on
+the other sensors' frames t-k .. t+k (offline: it reads k frames ahead).
 
 The neural models train with random *modality dropout* (``drop``): each training sequence hides each sensor
 whole with probability ``drop``, or a gap of 10-50 % of its frames with the same probability, from the
@@ -24,8 +26,10 @@ from ppl_models.infer.svi import History, make_optimizer, train_svi
 from ppl_models.multimodal.multimodal_hmm import MultimodalHMM
 from ppl_models.multimodal.multimodal_lds import MultimodalLDS
 from ppl_models.multimodal.mvrnn import MultimodalVRNN
+from ppl_models.multimodal.ridge import RidgeImputer
 
-IMPUTERS = ["mvrnn", "concat", "poe", "unimodal", "hmm", "lds"]
+IMPUTERS = ["mvrnn", "concat", "poe", "unimodal", "hmm", "lds", "ridge"]
+TARGETED = ("unimodal", "ridge")  # models built for one target sensor
 
 
 class Standardiser:
@@ -63,6 +67,10 @@ def build_imputer(name: str, data: FusionData, target: str | None = None, hidden
         return MultimodalHMM(widths, *states)
     if name == "lds":
         return MultimodalLDS(widths, z_shared, z_private)
+    if name == "ridge":
+        if target not in widths:
+            raise ValueError(f"ridge needs a target sensor among {sorted(widths)}, got {target!r}")
+        return RidgeImputer(widths, target)
     raise ValueError(f"unknown model {name!r}: choose one of {IMPUTERS}")
 
 
@@ -100,6 +108,9 @@ def fit(model, train: FusionData, epochs: int = 60, batch_size: int = 32, lr: fl
     model.to(device)
     fit_part, val_part = train.hold_out(seed, patience is not None)
     x, mask = _restrict(model, *standard.tensors(fit_part, device))
+    if isinstance(model, RidgeImputer):  # closed form; the held-out part chooses the context
+        model.fit_closed_form(x, mask, standard.tensors(val_part, device) if val_part is not None else None)
+        return History(), standard
     if hasattr(model, "init_from"):
         model.init_from(x, mask)
     neural = isinstance(model, MultimodalVRNN)
@@ -146,6 +157,8 @@ def impute(model, standard: Standardiser, data: FusionData, target: str, device=
 def held_out_score(model, standard: Standardiser, data: FusionData, device="cpu", num_samples: int = 8) -> float:
     """Per observed frame and dimension, in standardised units: the exact log-likelihood (hmm, lds) or the ELBO
     (a lower bound on it, averaged over ``num_samples`` draws) of the sensors the model reads."""
+    if isinstance(model, RidgeImputer):
+        return float("nan")  # a regression of one sensor: no density of the others
     x, mask = _restrict(model, *standard.tensors(data, device))
     if isinstance(model, MultimodalVRNN):
         total = np.mean([model.elbo(x, mask).sum().item() for _ in range(num_samples)])
