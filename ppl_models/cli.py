@@ -125,7 +125,7 @@ def cmd_train_prior(args) -> int:
                                 device=resolve_device(args.device), resume=args.resume, seed=args.seed,
                                 scheduled_sampling=args.scheduled_sampling, patience=args.patience, size=args.size,
                                 segment_hop=args.segment_hop, speeds=args.speed_perturb, init=args.init,
-                                cuda_graphs=not args.no_cuda_graphs,
+                                cuda_graphs=not args.no_cuda_graphs, time_budget=args.time_budget,
                                 progress=not args.no_progress,
                                 **{key: value for key, value in (("hidden", args.hidden), ("z_dim", args.z_dim),
                                                                  ("decoder_layers", args.decoder_layers),
@@ -586,7 +586,9 @@ def build_parser() -> argparse.ArgumentParser:
                                    "(atomically; --resume continues an interrupted run). Data-parallel on K "
                                    "processes: torchrun --nproc_per_node=K -m ppl_models train-prior ...")
     p.add_argument("--kind", choices=["trajectory", "speech"], required=True, help="what the prior models")
-    p.add_argument("--model", required=True, help="vae, dkf, vrnn, srnn, rvae or rvae-noncausal")
+    p.add_argument("--model", required=True,
+                   help="vae, dkf, vrnn, srnn, rvae, rvae-noncausal, or the Transformer DVAEs with a sequence "
+                        "latent hit-dvae and light-dvae (--hidden: their width d)")
     p.add_argument("--data", default="synthetic",
                    help="'synthetic', or for speech a folder of utterances (several: comma-separated), split by "
                         "speaker: each corpus holds out a tenth of its speakers for validation and a tenth for "
@@ -625,6 +627,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "the box (better one-step prediction of real motion; see benchmarks/RESULTS.md)")
     p.add_argument("--patience", type=int, default=None,
                    help="stop after this many epochs without validation improvement, keeping the best")
+    p.add_argument("--time-budget", type=_positive, default=None, metavar="SECONDS",
+                   help="stop training before this many seconds are spent (data preparation not counted), "
+                        "keeping the best validation epoch's weights, which export-prior writes")
     p.add_argument("--resume", action="store_true", help="continue from --out if it exists")
     p.add_argument("--init", metavar="PRIOR",
                    help="start from this trained prior (checkpoint or shipped name) with a fresh optimizer: train "

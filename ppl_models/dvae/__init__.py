@@ -1,15 +1,19 @@
-"""The DVAE family as Pyro model/guide pairs: VAE, DKF, VRNN, SRNN, RVAE (causal and non-causal)."""
+"""The DVAE family as Pyro model/guide pairs: VAE, DKF, VRNN, SRNN, RVAE (causal and non-causal), and the
+Transformer DVAEs with a sequence latent, HiT-DVAE and LigHT-DVAE."""
 
 from __future__ import annotations
 
 from ppl_models.dvae.base import DVAE
 from ppl_models.dvae.dkf import DKF
+from ppl_models.dvae.hit_dvae import HiTDVAE
+from ppl_models.dvae.light_dvae import LigHTDVAE
 from ppl_models.dvae.rvae import RVAE
 from ppl_models.dvae.srnn import SRNN
 from ppl_models.dvae.vae import VAE
 from ppl_models.dvae.vrnn import VRNN
 
-MODELS = {"vae": VAE, "dkf": DKF, "vrnn": VRNN, "srnn": SRNN, "rvae": RVAE}
+MODELS = {"vae": VAE, "dkf": DKF, "vrnn": VRNN, "srnn": SRNN, "rvae": RVAE, "hit-dvae": HiTDVAE,
+          "light-dvae": LigHTDVAE}
 
 # Sizes of the reference implementations: trajectories (4-D boxes; SRNN with LSTM(8), 4-D latent) and
 # speech (513-bin power spectrograms; RVAE with LSTM(128), 16-D latent). ``residual`` (SRNN only, ignored by
@@ -54,4 +58,4 @@ def build_dvae(name: str, kind: str = "trajectory", **overrides) -> DVAE:
     return dvae
 
 
-__all__ = ["DVAE", "DKF", "RVAE", "SRNN", "VAE", "VRNN", "MODELS", "PRESETS", "build_dvae", "model_name"]
+__all__ = ["DVAE", "DKF", "HiTDVAE", "LigHTDVAE", "RVAE", "SRNN", "VAE", "VRNN", "MODELS", "PRESETS", "build_dvae", "model_name"]

@@ -109,7 +109,7 @@ def train_prior(kind: str, model: str, out: str | Path, data: str = "synthetic",
                 batch_size: int = 32, lr: float = 1e-3, warmup_epochs: int = 10, device="cpu", resume: bool = False,
                 seed: int = 0, size: int = 512, progress: bool = True, scheduled_sampling: float = 0.0,
                 patience: int | None = None, segment_hop: int | None = None, speeds=(1.0,), init=None,
-                cuda_graphs: bool = True,
+                cuda_graphs: bool = True, time_budget: float | None = None,
                 beta: float | None = None, frames: int | None = None, **sizes):
     """Train a DVAE prior by SVI with a linear KL warm-up; checkpoint to ``out`` every epoch.
 
@@ -125,7 +125,9 @@ def train_prior(kind: str, model: str, out: str | Path, data: str = "synthetic",
     ``speeds`` (speech): use each training utterance once per speed factor (:func:`prior_data`). ``init``: start
     from the weights of a trained prior (a checkpoint or a shipped name) instead of a fresh network, to train it
     longer or fine-tune it on other data; it fixes the architecture and the input standardisation, so ``sizes``
-    must be empty and ``model`` and ``kind`` must be its own.
+    must be empty and ``model`` and ``kind`` must be its own. ``time_budget``: stop training (not counting the data
+    preparation) before that many seconds are spent, keeping the best validation epoch's parameters (in the
+    checkpoint too, so ``export-prior`` writes them).
 
     Under ``torchrun --nproc_per_node=K`` each process trains on every K-th sequence and gradients are
     averaged across processes (:mod:`ppl_models.infer.distributed`); only rank 0 writes the checkpoint.
@@ -164,7 +166,7 @@ def train_prior(kind: str, model: str, out: str | Path, data: str = "synthetic",
                             patience=patience, optimizer=AllReduceOptim.wrapping(optimizer) if world > 1 else optimizer,
                             modules={"dvae": dvae},
                             name=f"dvae-{model}", config=config, checkpoint=out, write_checkpoint=rank == 0,
-                            resume=resume, progress=progress and rank == 0,
+                            resume=resume, progress=progress and rank == 0, max_seconds=time_budget,
                             step_kwargs=lambda e: {"annealing": beta * min(1.0, (e + 1) / max(warmup_epochs, 1))})
     return dvae, history
 

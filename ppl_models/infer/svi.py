@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
@@ -71,7 +72,8 @@ def train_svi(model: Callable, guide: Callable, train_batches: Iterable | Callab
               min_delta: float = 0.0, modules: dict[str, nn.Module] | None = None, name: str = "model",
               config: dict | None = None, checkpoint: str | os.PathLike | None = None, resume: bool = False,
               progress: bool = True, on_epoch: Callable[[int, History], None] | None = None,
-              step_kwargs: Callable[[int], dict] | None = None, write_checkpoint: bool = True) -> History:
+              step_kwargs: Callable[[int], dict] | None = None, write_checkpoint: bool = True,
+              max_seconds: float | None = None) -> History:
     """Fit ``guide`` (and the model's parameters) by SVI; return the loss history.
 
     ``train_batches``/``val_batches``: re-iterable collections (a list, a DataLoader) of batches; a batch is
@@ -81,6 +83,9 @@ def train_svi(model: Callable, guide: Callable, train_batches: Iterable | Callab
     go into the checkpoint and are checked on ``resume``. ``step_kwargs(epoch)`` gives keyword arguments
     for the training steps of that epoch (e.g. the KL ``annealing`` factor of a warm-up).
     ``write_checkpoint=False`` reads ``checkpoint`` on ``resume`` but never writes it (data-parallel ranks > 0).
+    ``max_seconds``: a wall-clock budget; training stops after the epoch when another epoch as long as the
+    slowest so far would overrun it. With a budget or ``patience`` the best epoch's parameters are kept (in the
+    checkpoint too) and restored at the end.
     """
     loss = Trace_ELBO() if loss is None else loss
     optimizer = make_optimizer() if optimizer is None else optimizer
@@ -97,9 +102,12 @@ def train_svi(model: Callable, guide: Callable, train_batches: Iterable | Callab
     elif resume and checkpoint is not None:
         log.warning("--resume: %s does not exist yet, starting from scratch", checkpoint)
 
+    keep_best = patience is not None or max_seconds is not None
+    started, slowest = time.monotonic(), 0.0
     bar = tqdm(range(start, epochs), desc=f"train {name}", disable=not progress, unit="epoch", mininterval=1.0,
                initial=start, total=epochs)
     for epoch in bar:
+        epoch_start = time.monotonic()
         kwargs = step_kwargs(epoch) if step_kwargs is not None else {}
         batches = train_batches(epoch) if callable(train_batches) else train_batches
         train = [svi.step(*_as_args(b), **kwargs) for b in batches]
@@ -110,7 +118,7 @@ def train_svi(model: Callable, guide: Callable, train_batches: Iterable | Callab
         monitored = history.val_loss[-1] if val_batches is not None else history.train_loss[-1]
         if monitored < history.best_loss - min_delta:
             history.best_loss, history.best_epoch = monitored, epoch
-            best = _param_snapshot() if patience is not None else None
+            best = _param_snapshot() if keep_best else None
         bar.set_postfix(refresh=False, loss=f"{history.train_loss[-1]:.4g}",
                         **({"val": f"{history.val_loss[-1]:.4g}"} if history.val_loss else {}))
         log.debug("epoch %d: train %.6g%s", epoch, history.train_loss[-1],
@@ -118,6 +126,8 @@ def train_svi(model: Callable, guide: Callable, train_batches: Iterable | Callab
         stop = patience is not None and epoch - history.best_epoch >= patience
         if stop:
             history.stopped_early = True
+        slowest = max(slowest, time.monotonic() - epoch_start)
+        out_of_time = max_seconds is not None and time.monotonic() - started + slowest > max_seconds
         if on_epoch is not None:
             on_epoch(epoch, history)
         if checkpoint is not None and write_checkpoint:
@@ -126,7 +136,11 @@ def train_svi(model: Callable, guide: Callable, train_batches: Iterable | Callab
         if stop:
             log.info("early stop at epoch %d (best %d, loss %.6g)", epoch, history.best_epoch, history.best_loss)
             break
+        if out_of_time:
+            log.info("time budget of %.0f s spent at epoch %d (best %d, loss %.6g)", max_seconds, epoch,
+                     history.best_epoch, history.best_loss)
+            break
     bar.close()
-    if patience is not None and best is not None:
+    if best is not None:
         _restore_snapshot(best)
     return history
