@@ -38,6 +38,8 @@ from ppl_models.dvae.sequence import LatentSequence
 
 
 class DVAE(nn.Module):
+    """The base of every DVAE: the model/guide pair over a batch of sequences, its likelihood, and the fast
+    one-site path (the module docstring draws the shared graphical model)."""
     name = "dvae"
     max_plate_nesting = 1
     reads_past_x = False  # True where the decoder reads x_{t-1} (SRNN, VRNN): generation feeds it predictions

@@ -28,6 +28,7 @@ from ppl_models.nn import default_decoder, mlp, widths
 
 
 class DKF(DVAE):
+    """Deep Kalman filter: Markov latents z_t, each frame x_t from z_t alone (module docstring: graph, equations)."""
     name = "dkf"
 
     def __init__(self, x_dim: int, z_dim: int, likelihood: str = "gaussian", hidden=64, rnn_dim: int = 64,

@@ -27,6 +27,7 @@ from ppl_models.nn import default_decoder, mlp
 
 
 class RVAE(DVAE):
+    """Recurrent VAE: independent z_t, x_t from a recurrence over z_{1:t} (module docstring: graph, equations)."""
     name = "rvae"
 
     def __init__(self, x_dim: int, z_dim: int, likelihood: str = "gaussian", hidden=64, rnn_dim: int = 64,

@@ -49,6 +49,7 @@ from ppl_models.nn import default_decoder, mlp, widths
 
 
 class SRNN(DVAE):
+    """Stochastic RNN: a deterministic recurrence over x_{1:t-1}, z_t Markov given it (module docstring: graph)."""
     name = "srnn"
     reads_past_x = True
 

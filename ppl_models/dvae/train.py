@@ -175,6 +175,7 @@ PRETRAINED = Path(__file__).resolve().parent.parent / "pretrained"  # shipped pr
 
 
 def pretrained_names() -> list[str]:
+    """The names of the priors shipped in ``ppl_models/pretrained`` (``load_prior`` takes them)."""
     return sorted(p.stem for p in PRETRAINED.glob("*.pt"))
 
 

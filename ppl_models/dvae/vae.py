@@ -20,6 +20,7 @@ from ppl_models.nn import default_decoder, mlp
 
 
 class VAE(DVAE):
+    """Frame-wise VAE: z_t ~ N(0, I) and x_t from z_t, no dynamics (the DVAE family's reference row)."""
     name = "vae"
 
     def __init__(self, x_dim: int, z_dim: int, likelihood: str = "gaussian", hidden=64, decoder_hidden=None,

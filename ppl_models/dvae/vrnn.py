@@ -19,6 +19,7 @@ from ppl_models.nn import mlp
 
 
 class VRNN(DVAE):
+    """Variational RNN: one recurrence over x_{1:t-1} and z_{1:t-1} drives prior and decoder (module docstring)."""
     name = "vrnn"
     reads_past_x = True
 

@@ -40,6 +40,8 @@ from ppl_models.multimodal.experts import Expert, Gate
 
 
 class MarkovMixtureOfExperts(nn.Module):
+    """Per-sensor experts mixed by a Markov chain over the expert index, summed out exactly by enumeration
+    (module docstring: graph, equations)."""
     max_plate_nesting = 1
 
     def __init__(self, sensors: dict[str, int], hidden: int = 32, target: str = "bernoulli", stay: float = 0.9,
