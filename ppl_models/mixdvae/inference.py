@@ -24,7 +24,8 @@ from pyro.optim import ClippedAdam
 from tqdm.auto import trange
 
 from ppl_models.mixdvae.model import MixDVAE
-from ppl_models.mixdvae.vem import box_size, e_w_step
+from ppl_models.mixdvae.association import matching_table
+from ppl_models.mixdvae.vem import box_size
 
 GUIDES = ("vem", "svi", "sampled-w")
 
@@ -86,14 +87,19 @@ def _marginals(mix, guide_fn, obs, mask, samples: int) -> torch.Tensor:
     for _ in range(samples):
         s = poutine.trace(poutine.block(guide_fn, hide=["w"])).get_trace(obs, mask).nodes["s"]["value"]
         s = s.reshape(B, mix.num_sources, T, D)
-        probs.append(e_w_step(obs, s, torch.zeros_like(s), obs_var, beta, mix.clutter))
+        probs.append(mix.responsibilities(obs, mask, s, torch.zeros_like(s), obs_var, beta))
     return torch.stack(probs).mean(0)
 
 
 @torch.no_grad()
 def map_assignments(mix, guide_fn, obs, mask) -> torch.Tensor:
-    """The most probable joint assignment w given one draw of the guide (Viterbi-like, temperature 0)."""
-    guide_trace = poutine.trace(poutine.block(guide_fn, hide=["w"])).get_trace(obs, mask)
+    """The most probable joint assignment w given one draw of the guide (Viterbi-like, temperature 0); under
+    exclusive association, the source of each detection slot of the MAP matching (N: none, also for padding)."""
+    site = "a" if mix.exclusive else "w"
+    guide_trace = poutine.trace(poutine.block(guide_fn, hide=[site])).get_trace(obs, mask)
     decoder = infer_discrete(poutine.replay(mix.model, trace=guide_trace),
                              first_available_dim=-1 - mix.max_plate_nesting, temperature=0)
-    return poutine.trace(decoder).get_trace(obs, mask).nodes["w"]["value"]
+    value = poutine.trace(decoder).get_trace(obs, mask).nodes[site]["value"]
+    if not mix.exclusive:
+        return value
+    return matching_table(mix.num_sources, obs.shape[2], obs.device)[value.reshape(mask.shape[:2])]

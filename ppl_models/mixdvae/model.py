@@ -16,6 +16,11 @@ Generative model (eq. 5-7), windows b, frames t, detections k, sources n:
                                                (mask: padded / missed detections)
 
 With ``clutter`` an extra class N explains detections of nobody tracked, o ~ N(0.5, 0.5^2) per coordinate.
+
+``association="exclusive"`` replaces the independent w_tk by one joint assignment a_t per frame over the feasible
+matchings (no source takes two detections; a detection goes to one source or to clutter), also enumerated
+(:mod:`ppl_models.mixdvae.association`). The prior may be a DVAE or the linear-Gaussian constant-velocity model
+(:mod:`ppl_models.mixdvae.motion`), whose E-S step under ``vem`` is an exact Kalman smoother.
 w is a model-side enumerated site: ``TraceEnum_ELBO`` sums it out exactly, in parallel (shapes below), so
 no guide needs a q(w) — except ``sampled-w``, which exists to show why enumeration wins.
 
@@ -50,8 +55,13 @@ from pyro.distributions import constraints
 from pyro.ops.indexing import Vindex
 from torch import nn
 
-from ppl_models.mixdvae.vem import (CLUTTER_LOC, CLUTTER_SCALE, box_size, e_s_step, e_w_step, m_step,
-                                    typical_size)
+from ppl_models.mixdvae.association import (exclusive_responsibilities, matching_log_lik, matching_prior_logits,
+                                            matching_table)
+from ppl_models.mixdvae.vem import (CLUTTER_LOC, CLUTTER_SCALE, assignment_log_lik, box_size, e_s_step, e_w_step,
+                                    m_step, typical_size)
+
+ASSOCIATIONS = ("independent", "exclusive")
+WARM_UP_LOG_CLUTTER = -69.0  # log 1e-30: clutter held off until the sources have found their objects
 
 
 class FlatPrior(dist.ImproperUniform):
@@ -76,13 +86,24 @@ class VEMState:
 
 
 class MixDVAE(nn.Module):
+    """N frozen DVAE sources and an assignment of each observation to a source (or clutter), enumerated
+    exactly by ``TraceEnum_ELBO`` (module docstring: graph, equations; ``fit_mixdvae`` trains it)."""
     max_plate_nesting = 3
 
     def __init__(self, prior: nn.Module, num_sources: int, clutter: bool = False, fine_tune_encoder: bool = False,
-                 noise: float = 0.05, learn_noise: bool = False, learn_weights: bool = True):
+                 noise: float = 0.05, learn_noise: bool = False, learn_weights: bool = True,
+                 association: str = "independent", clutter_weight: float = 1e-4, predictive: bool = False):
+        """``association``: ``independent`` (the paper's w_tk) or ``exclusive`` (one matching per frame, with a
+        none/clutter class of prior weight ``clutter_weight`` per detection). ``predictive``: under ``vem``, a DVAE
+        prior's E-S step reads its one-step predictive p(s_t | s_<t) (z drawn from the prior's chain given the
+        last estimate) instead of its reconstruction of the last estimate through the encoder's z."""
         super().__init__()
         if num_sources < 1:
             raise ValueError(f"num_sources must be >= 1, got {num_sources}")
+        if association not in ASSOCIATIONS:
+            raise ValueError(f"association must be one of {', '.join(ASSOCIATIONS)}, got {association!r}")
+        self.association, self.predictive = association, predictive
+        self.clutter_weight = clutter_weight
         # Frozen, but left in training mode: gradients reach q(s) through the prior's RNNs, and cuDNN
         # back-propagates through an RNN only in training mode (the DVAEs have no dropout or batch-norm,
         # so the mode changes nothing else).
@@ -95,8 +116,20 @@ class MixDVAE(nn.Module):
         self.state: VEMState | None = None
 
     @property
+    def exclusive(self) -> bool:
+        return self.association == "exclusive"
+
+    @property
     def num_classes(self) -> int:
-        return self.num_sources + int(self.clutter)
+        return self.num_sources + int(self.clutter or self.exclusive)
+
+    def responsibilities(self, obs, mask, m, v, obs_var, beta):
+        """The E-W step: eta (B, T, K, N') = q(w_tk = n), independent or marginals of the exclusive matching."""
+        if not self.exclusive:
+            return e_w_step(obs, m, v, obs_var, beta, self.clutter)
+        ll = assignment_log_lik(obs, m, v, obs_var, clutter=True)
+        table = matching_table(self.num_sources, obs.shape[2], obs.device)
+        return exclusive_responsibilities(ll, mask, table, self.log_clutter)
 
     # ------------------------------------------------------------------------------------ problem state
     def start(self, obs: torch.Tensor, mask: torch.Tensor, init: torch.Tensor):
@@ -120,7 +153,9 @@ class MixDVAE(nn.Module):
         if self.clutter:  # held off at first: a static guess is far from moving objects, whose detections
             beta[-1] = 1e-6  # would all look like clutter and leave the sources where they started
         beta = beta / beta.sum()
-        resp = e_w_step(obs, init, torch.zeros_like(v), phi * box_size(obs, mask) ** 2, beta, self.clutter)
+        self.first = init[:, :, 0].clone()  # the first-frame guess: a constant-velocity prior's s_1
+        self.log_clutter = WARM_UP_LOG_CLUTTER
+        resp = self.responsibilities(obs, mask, init, torch.zeros_like(v), phi * box_size(obs, mask) ** 2, beta)
         self.state = VEMState(init.clone(), v, resp, phi, beta)
         self.warming_up = True
 
@@ -130,7 +165,8 @@ class MixDVAE(nn.Module):
         objects their detections would all look like clutter, and a learned noise would grow to cover the
         distance, so that the detections stop pulling the sources (RESULTS.md, "MixDVAE tracking")."""
         self.warming_up = False
-        if self.clutter:
+        self.log_clutter = float(torch.log(torch.tensor(self.clutter_weight)))
+        if self.clutter and not self.exclusive:
             beta = self.state.beta.clone()
             beta[-1] = weight
             beta[:-1] *= (1 - weight) / beta[:-1].sum()
@@ -157,6 +193,8 @@ class MixDVAE(nn.Module):
             self.prior.prior_sites("source", s)  # log p_DVAE(s, z), z sampled as "source_z"
         locs = s.reshape(B, N, T, D).transpose(1, 2)  # (B, T, N, D)
         scales = (phi.sqrt() * box_size(obs, mask))[:, :, :, None].expand(B, T, K, N, D)
+        if self.exclusive:
+            return self._exclusive_likelihood(obs, mask, locs, scales)
         if self.clutter:
             locs = torch.cat([locs, torch.full_like(locs[:, :, :1], CLUTTER_LOC)], dim=2)
             scales = torch.cat([scales, torch.full_like(scales[..., :1, :], CLUTTER_SCALE)], dim=3)
@@ -167,6 +205,18 @@ class MixDVAE(nn.Module):
             scale = Vindex(scales)[b[:, None, None], t[:, None], k, w]
             with poutine.mask(mask=mask):
                 pyro.sample("o", dist.Normal(loc, scale).to_event(1), obs=obs)
+
+    def _exclusive_likelihood(self, obs, mask, locs, scales):
+        """a_t ~ p(a_t | mask_t) over the matchings (B, T, 1), enumerated; log p(o_t | a_t, s_t) as a factor."""
+        B, T, K, D = obs.shape
+        ll = dist.Normal(locs[:, :, None], scales).log_prob(obs[:, :, :, None]).sum(-1)  # (B, T, K, N)
+        clutter = dist.Normal(CLUTTER_LOC, CLUTTER_SCALE).log_prob(obs).sum(-1, keepdim=True)
+        table = matching_table(self.num_sources, K, obs.device)
+        joint = matching_log_lik(torch.cat([ll, clutter], -1), mask, table)[:, :, None]  # (B, T, 1, M)
+        logits = matching_prior_logits(mask, table, self.log_clutter)[:, :, None]
+        with pyro.plate("windows", B, dim=-3), pyro.plate("time", T, dim=-2):
+            a = pyro.sample("a", dist.Categorical(logits=logits), infer={"enumerate": "parallel"})
+            pyro.factor("o", Vindex(joint)[..., a])
 
     # ------------------------------------------------------------------------------------------- guides
     def _register_encoder(self):
@@ -189,17 +239,37 @@ class MixDVAE(nn.Module):
         st = self.state
         B, N, T, D = st.m.shape
         self._register_encoder()
+        obs_var = st.phi * box_size(obs, mask) ** 2
         with pyro.plate("tracks", B * N, dim=-1):
             past = st.m.reshape(B * N, T, D)  # the DVAE reads the current posterior mean as s_{<t}
             z = self.encoder.encoder_sites("source", past)
-            prediction = self.prior.likelihood(self.prior.decoder_params(z, past, self.prior._context(past)))
-            m, v = e_s_step(prediction.loc.reshape(B, N, T, D), prediction.scale.reshape(B, N, T, D) ** 2,
-                            obs, mask, st.phi * box_size(obs, mask) ** 2, st.resp)
+            if hasattr(self.prior, "e_s_step"):  # linear-Gaussian sources: the exact smoother
+                m, v = self.prior.e_s_step(obs, mask, obs_var, st.resp, self.first)
+            else:
+                loc, var = self._predictive(past) if self.predictive else self._reconstruction(z, past)
+                m, v = e_s_step(loc.reshape(B, N, T, D), var.reshape(B, N, T, D), obs, mask, obs_var, st.resp)
             pyro.sample("s", dist.Normal(m.reshape(B * N, T, D), v.sqrt().reshape(B * N, T, D)).to_event(2))
         self._proposal = (m.detach(), v.detach())
 
+    def _reconstruction(self, z, past):
+        """The paper's E-S prediction: the decoder given the encoder's z of the last estimate, (mean, variance)."""
+        prediction = self.prior.likelihood(self.prior.decoder_params(z, past, self.prior._context(past)))
+        return prediction.loc, prediction.scale ** 2
+
+    @torch.no_grad()
+    def _predictive(self, past, draws: int = 8):
+        """The one-step predictive p(s_t | s_<t = past_<t), moment-matched over draws of z from the prior's chain
+        (teacher-forced on the last estimate), as ``benchmarks/motion_prediction.py`` scores it."""
+        ctx = self.prior._context(past)
+        chain = self.prior.latent(self.prior.prior_latent(past, ctx), past.shape[0], past.shape[1], past.device)
+        params = [self.prior.likelihood(self.prior.decoder_params(chain.sample(), past, ctx)) for _ in range(draws)]
+        locs, variances = torch.stack([p.loc for p in params]), torch.stack([p.scale ** 2 for p in params])
+        return locs.mean(0), variances.mean(0) + locs.var(0, unbiased=False)
+
     def guide_sampled_w(self, obs: torch.Tensor, mask: torch.Tensor):
         """``svi`` plus q(w_tk) = Categorical(logits_tk), sampled: a score-function (REINFORCE) gradient."""
+        if self.exclusive:
+            raise ValueError("the sampled-w guide samples independent assignments: use association='independent'")
         self.guide_svi(obs, mask)
         B, T, K = mask.shape
         logits = pyro.param("mixdvae_w_logits", torch.log(self.state.resp).clone())
@@ -212,10 +282,10 @@ class MixDVAE(nn.Module):
         st = self.state
         st.m, st.v = self._proposal
         size = box_size(obs, mask)
-        st.resp = e_w_step(obs, st.m, st.v, st.phi * size ** 2, st.beta, self.clutter)
+        st.resp = self.responsibilities(obs, mask, st.m, st.v, st.phi * size ** 2, st.beta)
         phi, beta = m_step(obs, mask, st.m, st.v, st.resp, size)
         st.phi = phi if self.learn_noise and not self.warming_up else st.phi
-        st.beta = beta if self.learn_weights else st.beta
+        st.beta = beta if self.learn_weights and not self.exclusive else st.beta  # exclusive: clutter_weight
 
     # -------------------------------------------------------------------------------------- posterior
     def posterior_sources(self, guide: str) -> tuple[torch.Tensor, torch.Tensor]:
