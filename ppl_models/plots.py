@@ -6,6 +6,7 @@ Every function draws into a new figure, saves it atomically to ``path`` (PNG) an
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
 from pathlib import Path
 
@@ -21,6 +22,8 @@ PALETTE = sns.color_palette("tab10")
 
 
 def save_figure(fig, path: str | os.PathLike) -> Path:
+    """Write ``fig`` to ``path`` atomically (a PNG), then close it; inside a notebook (a rendered tutorial) it is
+    also shown in the page."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".png")
@@ -32,6 +35,9 @@ def save_figure(fig, path: str | os.PathLike) -> Path:
         plt.close(fig)
         if os.path.exists(tmp):
             os.remove(tmp)
+    if "ipykernel" in sys.modules:
+        from IPython.display import Image, display
+        display(Image(filename=str(path)))
     return path
 
 

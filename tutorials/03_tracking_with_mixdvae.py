@@ -231,7 +231,7 @@ ax.loglog(counts, variance["svi"], "o-", label="w enumerated (TraceEnum_ELBO)")
 ax.loglog(counts, variance["sampled-w"], "s-", label="w sampled (TraceGraph_ELBO)")
 ax.set(xlabel="particles", ylabel="total gradient variance", title="Gradient noise w.r.t. beta")
 ax.legend(fontsize=8)
-fig.savefig(f"{OUT}/gradient_variance.png", dpi=110, bbox_inches="tight")
+plots.save_figure(fig, f"{OUT}/gradient_variance.png")
 assert all(b > a for a, b in zip(variance["svi"], variance["sampled-w"]))
 
 # %% [markdown]
