@@ -1,5 +1,5 @@
 """Tracking table: MixDVAE against the VKF (the paper's on-line variational Kalman filter, and the same with an
-RTS smoother, a stronger batch baseline) and Kalman + Hungarian on N-track windows of MOT15.
+RTS smoother, a stronger batch baseline) and Kalman + Hungarian on N-track windows of MOT15 or MOT17.
 
 Windows of T frames in which N ground-truth people are present throughout (``data.track_windows``), with
 either the real Faster R-CNN detections matched to those people (missed where the detector missed them) or
@@ -7,8 +7,20 @@ simulated detections (5 % jitter, 10 % missed). All trackers start from the same
 batch trackers (MixDVAE, both VKFs) then refine them chunk by chunk with themselves (``progressive_init``,
 ``--init static`` to skip). Scored with py-motmetrics (MOTA, IDF1, IDS, FP, FN over all windows).
 
+``--detections occlusion``: MOT17 development windows (``data.mot17_windows``: the paper's MOT17-3T protocol, 60
+frames every 40, detections simulated with jitter, bursty misses and misses under occlusion) of ``--sequences``
+of ``--gt-dir`` (a folder of gt/MOT17-XX-gt.txt and seqinfo/MOT17-XX.seqinfo.ini).
+
+MixDVAE rows (``--rows``): ``paper`` (the DVAE prior, independent assignments: the paper's model), each option
+alone (``exclusive`` association; ``predictive``: the DVAE's one-step predictive in the E-S step and the sources'
+predictive in the E-W step; the on-line ``constant-velocity`` source prior) and ``default`` (what ``ppl-models
+track`` runs: all three).
+
 A trajectory prior trained on real tracks must not have seen the windows it is scored on: give one prior
 per fold, ``--prior CKPT@SEQ,SEQ`` using CKPT on the windows of those sequences only (cross-validation).
+
+    python benchmarks/tracking.py --gt-dir ../shared/data/mot17_train_gt_part --detections occlusion \
+        --sequences MOT17-09 --lengths 60
 
     python benchmarks/tracking.py --gt-dir ../shared/data/mot15_train_gt \\
         --det-dir ../shared/data/mot15_sort_frcnn_det --lengths 60 120 300 --json tracking.json \\
@@ -19,6 +31,7 @@ per fold, ``--prior CKPT@SEQ,SEQ`` using CKPT on the windows of those sequences 
 from __future__ import annotations
 
 import argparse
+import configparser
 import json
 import time
 from functools import partial
@@ -29,14 +42,37 @@ import pyro
 import torch
 
 from ppl_models.data.mot import read_mot, read_seqinfo
+from ppl_models.data.mot17_windows import mot17_windows, read_mot17_gt
 from ppl_models.data.track_windows import build_track_windows
 from ppl_models.dvae.train import load_prior
 from ppl_models.infer import resolve_device
 from ppl_models.mixdvae import MixDVAE, fit
 from ppl_models.mixdvae.baselines import kalman_hungarian, vkf
+from ppl_models.mixdvae.motion import ConstantVelocityPrior
 from ppl_models.mixdvae.tracking import evaluate_windows, initial_sources, progressive_init, windows_to_tensors
 
 COLUMNS = ("mota", "idf1", "num_switches", "num_false_positives", "num_misses")
+ROWS = {  # name: (source prior, association, one-step predictive)
+    "paper": ("dvae", "independent", False),
+    "exclusive": ("dvae", "exclusive", False),
+    "predictive": ("dvae", "independent", True),
+    "constant-velocity": ("constant-velocity", "independent", False),
+    "default": ("constant-velocity", "exclusive", True),
+}
+
+
+def occlusion_windows(gt_dir: Path, sequences: list[str], num: int, length: int):
+    windows = []
+    for seq in sequences:
+        gt_file = gt_dir / "gt" / f"{seq}-gt.txt"
+        if not gt_file.is_file():
+            raise SystemExit(f"--sequences {seq}: no {gt_file}")
+        parser = configparser.ConfigParser()
+        parser.read(gt_dir / "seqinfo" / f"{seq}.seqinfo.ini")
+        size = float(parser["Sequence"]["imWidth"]), float(parser["Sequence"]["imHeight"])
+        windows += [w.normalized() for w in mot17_windows(*read_mot17_gt(gt_file), seq, size, num, length,
+                                                          stride=length * 2 // 3)]
+    return windows
 
 
 def windows_for(gt_dir: Path, det_dir: Path, detections: str, num: int, length: int, per_sequence: int):
@@ -69,10 +105,13 @@ def priors_by_window(windows, prior_args: list[str]) -> list[str]:
     return chosen
 
 
-def mixdvae_tracker(args, prior, iterations):
+def mixdvae_tracker(args, prior, iterations, row):
+    _, association, predictive = ROWS[row]
+
     def track(obs, mask, init):
         pyro.set_rng_seed(0)
-        mix = MixDVAE(prior, args.num_sources, fine_tune_encoder=args.fine_tune)
+        mix = MixDVAE(prior, args.num_sources, fine_tune_encoder=args.fine_tune, association=association,
+                      predictive=predictive)
         return fit(mix, obs, mask, init, guide=args.guide, iterations=iterations).sources
     return track
 
@@ -91,16 +130,17 @@ def run_trackers(windows, args, device) -> dict:
     init = initial_sources(obs, mask, args.num_sources)
     refine = progressive_init if args.init == "progressive" else lambda track, obs, mask, init: init
     results = {}
-    start = time.perf_counter()
     priors = priors_by_window(windows, args.prior)
-    estimates = torch.zeros_like(init)
-    for ckpt in sorted(set(priors)):
-        rows = torch.tensor([p == ckpt for p in priors], device=device)
-        prior = load_prior(ckpt, device)
-        track = batch_tracker(mixdvae_tracker(args, prior, args.iterations),
-                              partial(refine, mixdvae_tracker(args, prior, args.init_iterations)), args.chunk)
-        estimates[rows] = track(obs[rows], mask[rows], init[rows])
-    results[f"MixDVAE ({args.guide})"] = (estimates, time.perf_counter() - start)
+    for row in args.rows:
+        start = time.perf_counter()
+        estimates = torch.zeros_like(init)
+        for ckpt in sorted(set(priors)):
+            rows = torch.tensor([p == ckpt for p in priors], device=device)
+            prior = load_prior(ckpt, device) if ROWS[row][0] == "dvae" else ConstantVelocityPrior()
+            track = batch_tracker(mixdvae_tracker(args, prior, args.iterations, row),
+                                  partial(refine, mixdvae_tracker(args, prior, args.init_iterations, row)), args.chunk)
+            estimates[rows] = track(obs[rows], mask[rows], init[rows])
+        results[f"MixDVAE ({args.guide}, {row})"] = (estimates, time.perf_counter() - start)
     cpu = (obs.cpu(), mask.cpu(), init.cpu())
     for name, smooth in (("VKF (on-line)", False), ("VKF + RTS smoother", True)):
         start = time.perf_counter()
@@ -117,8 +157,11 @@ def main(args):
     table = {}
     for detections in args.detections:
         for length in args.lengths:
-            windows = windows_for(Path(args.gt_dir), Path(args.det_dir), detections, args.num_sources, length,
-                                  args.per_sequence)
+            if detections == "occlusion":
+                windows = occlusion_windows(Path(args.gt_dir), args.sequences, args.num_sources, length)
+            else:
+                windows = windows_for(Path(args.gt_dir), Path(args.det_dir), detections, args.num_sources, length,
+                                      args.per_sequence)
             if not windows:
                 print(f"no {length}-frame windows with {args.num_sources} tracks")
                 continue
@@ -136,8 +179,14 @@ def main(args):
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--gt-dir", required=True, help="MOTChallenge train folder: SEQ/gt/gt.txt + SEQ/seqinfo.ini")
-    p.add_argument("--det-dir", required=True, help="folder of SEQ-det.txt detection files")
-    p.add_argument("--detections", nargs="+", default=["real", "simulated"], choices=["real", "simulated"])
+    p.add_argument("--det-dir", help="folder of SEQ-det.txt detection files (for real and simulated)")
+    p.add_argument("--detections", nargs="+", default=["real", "simulated"],
+                   choices=["real", "simulated", "occlusion"],
+                   help="real / simulated: MOT15 windows; occlusion: MOT17 development windows of --sequences")
+    p.add_argument("--sequences", nargs="+", default=["MOT17-09"],
+                   help="MOT17 sequences for --detections occlusion (default: MOT17-09, the development one)")
+    p.add_argument("--rows", nargs="+", default=list(ROWS), choices=list(ROWS),
+                   help="MixDVAE variants to run (default: all)")
     p.add_argument("--lengths", type=int, nargs="+", default=[60, 120, 300], help="window lengths T")
     p.add_argument("--num-sources", type=int, default=3)
     p.add_argument("--per-sequence", type=int, default=20, help="at most this many windows per sequence")
@@ -155,6 +204,8 @@ def parse_args(argv=None):
     p.add_argument("--json", help="also write the table to this JSON file")
     p.add_argument("--device", default="cpu")
     args = p.parse_args(argv)
+    if args.det_dir is None and set(args.detections) - {"occlusion"}:
+        p.error("--det-dir is required for --detections real or simulated")
     if args.chunk == 1 or args.chunk < 0:
         p.error(f"--chunk must be 0 (whole windows) or at least 2 frames, got {args.chunk}")
     args.prior = args.prior or ["srnn-trajectory"]

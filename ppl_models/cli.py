@@ -313,6 +313,7 @@ def cmd_track(args) -> int:
     from ppl_models.dvae.train import load_prior
     from ppl_models.infer import resolve_device
     from ppl_models.mixdvae import MixDVAE
+    from ppl_models.mixdvae.motion import CONSTANT_VELOCITY, ConstantVelocityPrior
     from ppl_models.mixdvae.tracking import track_detections
 
     if args.num_sources < 1 or args.window < 2 or args.iterations < 1 or args.init_iterations < 0:
@@ -324,17 +325,19 @@ def cmd_track(args) -> int:
     if len(records) == 0:
         raise ValueError(f"--detections {detections}: no detection with confidence >= {args.min_score}")
     size = _image_size(args, detections, records)
-    prior = load_prior(args.prior, device)
+    prior = ConstantVelocityPrior() if args.prior == CONSTANT_VELOCITY else load_prior(args.prior, device)
     pyro.set_rng_seed(args.seed)
     result = track_detections(records, args.num_sources, size,
                               lambda: MixDVAE(prior, args.num_sources, clutter=args.clutter,
-                                              learn_noise=args.learn_noise, fine_tune_encoder=args.fine_tune),
+                                              learn_noise=args.learn_noise, fine_tune_encoder=args.fine_tune,
+                                              association=args.association, predictive=not args.no_predictive),
                               guide=args.guide, iterations=args.iterations, window=args.window,
                               init_iterations=args.init_iterations, device=device, progress=not args.no_progress,
                               frame=prior.box_frame)
     write_mot(args.out, result)
     print(f"{detections}: {len(np.unique(records.frame))} frames, {args.num_sources} sources "
-          f"({'with' if args.clutter else 'no'} clutter class), guide {args.guide} -> {args.out}")
+          f"({'with' if args.clutter else 'no'} clutter class), prior {args.prior}, {args.association} association, "
+          f"guide {args.guide} -> {args.out}")
     return 0
 
 
@@ -691,16 +694,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_score_audio)
 
     p = sub.add_parser("track", help="track N objects through a MOTChallenge detection file with MixDVAE",
-                       description="Multi-object tracking with a mixture of N DVAE sources (Lin et al., TMLR "
-                                   "2023): every detection is assigned to a source by exact enumeration, the "
-                                   "sources follow a pre-trained trajectory prior. Detections come in the "
+                       description="Multi-object tracking with a mixture of N sources (MixDVAE, Lin et al., TMLR "
+                                   "2023): each frame's detections are matched to the sources by exact "
+                                   "enumeration, the sources follow a motion prior (constant velocity by default, "
+                                   "or a pre-trained trajectory DVAE). Detections come in the "
                                    "MOTChallenge format (frame, id, x, y, w, h, conf, ...; id ignored, any order "
                                    "within a frame); the results file has one track id (1..N) per source.")
     p.add_argument("--detections", required=True, help="MOTChallenge detection file (det.txt)")
     p.add_argument("--num-sources", type=int, required=True, help="number of objects N to track")
     p.add_argument("--out", required=True, help="MOTChallenge results file to write")
-    p.add_argument("--prior", default="srnn-trajectory", help="trajectory prior: checkpoint or shipped name "
-                                                              "(default: srnn-trajectory)")
+    p.add_argument("--prior", default="constant-velocity",
+                   help="source motion prior: constant-velocity (a Kalman filter's model, default) or a trajectory "
+                        "DVAE: checkpoint or shipped name (srnn-trajectory). The paper's model: --prior "
+                        "srnn-trajectory --association independent --no-predictive")
+    p.add_argument("--association", default="exclusive", choices=["exclusive", "independent"],
+                   help="exclusive: one matching per frame, no source takes two detections (default); independent: "
+                        "each detection picks a source on its own (the paper's)")
+    p.add_argument("--no-predictive", action="store_true",
+                   help="assign detections against the sources' posterior, and let a DVAE predict from its "
+                        "encoder's reconstruction, as the paper does (default: against their predictive)")
     p.add_argument("--guide", default="vem", choices=["vem", "svi", "sampled-w"],
                    help="vem: the paper's variational EM (default); svi: gradient on a mean-field q(s); "
                         "sampled-w: svi plus a sampled q(w) (score-function gradients, for comparison)")

@@ -21,6 +21,8 @@ from functools import lru_cache
 
 import torch
 
+MAX_MATCHINGS = 20000
+
 
 @lru_cache(maxsize=None)
 def _table(num_sources: int, slots: int) -> tuple:
@@ -37,6 +39,11 @@ def _table(num_sources: int, slots: int) -> tuple:
 
 def matching_table(num_sources: int, slots: int, device=None) -> torch.Tensor:
     """(M, K) long: every assignment of K detection slots to distinct sources 0..N-1 or none (N)."""
+    size = sum(math.comb(slots, j) * math.perm(num_sources, j) for j in range(min(num_sources, slots) + 1))
+    if size > MAX_MATCHINGS:
+        raise ValueError(f"exclusive association: {num_sources} sources and up to {slots} detections per frame make "
+                         f"{size} matchings (more than {MAX_MATCHINGS}); drop weak detections (--min-score) or use "
+                         f"--association independent")
     return torch.tensor(_table(num_sources, slots), dtype=torch.long, device=device).reshape(-1, slots)
 
 

@@ -57,8 +57,8 @@ from torch import nn
 
 from ppl_models.mixdvae.association import (exclusive_responsibilities, matching_log_lik, matching_prior_logits,
                                             matching_table)
-from ppl_models.mixdvae.vem import (CLUTTER_LOC, CLUTTER_SCALE, assignment_log_lik, box_size, e_s_step, e_w_step,
-                                    m_step, typical_size)
+from ppl_models.mixdvae.vem import (CLUTTER_LOC, CLUTTER_SCALE, assigned_evidence, assignment_log_lik, box_size,
+                                    cavity, e_s_step, m_step, predictive_log_lik, typical_size)
 
 ASSOCIATIONS = ("independent", "exclusive")
 WARM_UP_LOG_CLUTTER = -69.0  # log 1e-30: clutter held off until the sources have found their objects
@@ -96,7 +96,10 @@ class MixDVAE(nn.Module):
         """``association``: ``independent`` (the paper's w_tk) or ``exclusive`` (one matching per frame, with a
         none/clutter class of prior weight ``clutter_weight`` per detection). ``predictive``: under ``vem``, a DVAE
         prior's E-S step reads its one-step predictive p(s_t | s_<t) (z drawn from the prior's chain given the
-        last estimate) instead of its reconstruction of the last estimate through the encoder's z."""
+        last estimate) instead of its reconstruction of the last estimate through the encoder's z; and, with any
+        prior, the E-W step scores each frame's detections against the sources' predictive there (q(s_t) without
+        frame t's own detections, :func:`~ppl_models.mixdvae.vem.cavity`), as JPDA does, instead of against a
+        posterior that already holds them (which locks a wrong assignment in)."""
         super().__init__()
         if num_sources < 1:
             raise ValueError(f"num_sources must be >= 1, got {num_sources}")
@@ -123,13 +126,15 @@ class MixDVAE(nn.Module):
     def num_classes(self) -> int:
         return self.num_sources + int(self.clutter or self.exclusive)
 
-    def responsibilities(self, obs, mask, m, v, obs_var, beta):
-        """The E-W step: eta (B, T, K, N') = q(w_tk = n), independent or marginals of the exclusive matching."""
+    def responsibilities(self, obs, mask, m, v, obs_var, beta, predictive: bool = False):
+        """The E-W step: eta (B, T, K, N') = q(w_tk = n), independent or marginals of the exclusive matching,
+        scoring E_q[log N(o; s, Phi)] under q(s) = N(m, v), or with ``predictive`` log N(o; m, Phi + v) under
+        a predictive N(m, v)."""
+        score = predictive_log_lik if predictive else assignment_log_lik
         if not self.exclusive:
-            return e_w_step(obs, m, v, obs_var, beta, self.clutter)
-        ll = assignment_log_lik(obs, m, v, obs_var, clutter=True)
+            return torch.softmax(score(obs, m, v, obs_var, self.clutter) + torch.log(beta), dim=-1)
         table = matching_table(self.num_sources, obs.shape[2], obs.device)
-        return exclusive_responsibilities(ll, mask, table, self.log_clutter)
+        return exclusive_responsibilities(score(obs, m, v, obs_var, True), mask, table, self.log_clutter)
 
     # ------------------------------------------------------------------------------------ problem state
     def start(self, obs: torch.Tensor, mask: torch.Tensor, init: torch.Tensor):
@@ -282,7 +287,12 @@ class MixDVAE(nn.Module):
         st = self.state
         st.m, st.v = self._proposal
         size = box_size(obs, mask)
-        st.resp = self.responsibilities(obs, mask, st.m, st.v, st.phi * size ** 2, st.beta)
+        obs_var = st.phi * size ** 2
+        if self.predictive:  # score each frame's detections against the sources' prediction from elsewhere
+            m, v = cavity(st.m, st.v, *assigned_evidence(obs, mask, obs_var, st.resp, self.num_sources))
+            st.resp = self.responsibilities(obs, mask, m, v, obs_var, st.beta, predictive=True)
+        else:
+            st.resp = self.responsibilities(obs, mask, st.m, st.v, obs_var, st.beta)
         phi, beta = m_step(obs, mask, st.m, st.v, st.resp, size)
         st.phi = phi if self.learn_noise and not self.warming_up else st.phi
         st.beta = beta if self.learn_weights and not self.exclusive else st.beta  # exclusive: clutter_weight

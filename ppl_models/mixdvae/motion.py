@@ -39,7 +39,10 @@ def box_sides(boxes: torch.Tensor) -> torch.Tensor:
 class ConstantVelocityPrior(nn.Module):
     box_frame = "y-up"  # any linear frame does: the model is the same in all
 
-    def __init__(self, accel: float = 0.05, smooth: bool = True):
+    def __init__(self, accel: float = 0.02, smooth: bool = False):
+        """``accel``: acceleration std per frame relative to the box; ``smooth``: RTS smoother (q(s_t) reads the
+        whole window) instead of the on-line filter. Defaults chosen on the MOT17 development sequence
+        (``benchmarks/tracking.py --detections occlusion``)."""
         super().__init__()
         self.accel, self.smooth = accel, smooth
 
@@ -78,4 +81,5 @@ class ConstantVelocityPrior(nn.Module):
         m, v = constant_velocity_posterior(fused.reshape(B * N, T, D), r.reshape(B * N, T, D),
                                            (self.accel * size) ** 2, first.reshape(B * N, D), size ** 2, size ** 2,
                                            smooth=self.smooth)
+        v = v.clamp_min(1e-12 * float(size.max()) ** 2)  # the float32 RTS pass can round a variance below 0
         return m.reshape(B, N, T, D), v.reshape(B, N, T, D)

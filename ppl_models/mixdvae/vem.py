@@ -68,6 +68,26 @@ def assignment_log_lik(obs, m, v, obs_var, clutter: bool):
     return ll
 
 
+def cavity(m, v, precision, weighted, floor: float = 1e-6):
+    """q(s_tn) without frame t's own detections, (mean, variance) (B, N, T, D): the posterior divided by the
+    evidence (precision, weighted) that entered it at t. Under a DVAE's E-S step that is its prediction
+    (mu, sigma^2); under a Kalman smoother, the prediction of frame t from all the other frames."""
+    rest = (1.0 / v - precision).clamp_min(floor / v)
+    return (m / v - weighted) / rest, 1.0 / rest
+
+
+def predictive_log_lik(obs, m, v, obs_var, clutter: bool):
+    """log N(o_tk; m_tn, Phi_tk + v_tn) for every detection and source, (B, T, K, N'), plus clutter: how well
+    each source's predictive (e.g. its cavity) explains each detection, as JPDA gates and scores them."""
+    m_tn, v_tn = m.transpose(1, 2)[:, :, None], v.transpose(1, 2)[:, :, None]  # (B, T, 1, N, D)
+    var = obs_var[:, :, :, None] + v_tn
+    ll = -0.5 * ((obs[:, :, :, None] - m_tn) ** 2 / var + torch.log(2 * math.pi * var)).sum(-1)
+    if clutter:
+        c = torch.distributions.Normal(CLUTTER_LOC, CLUTTER_SCALE).log_prob(obs).sum(-1, keepdim=True)
+        ll = torch.cat([ll, c], dim=-1)
+    return ll
+
+
 def e_w_step(obs, m, v, obs_var, weights, clutter: bool):
     """Responsibilities eta (B, T, K, N'): exact posterior of each assignment under q(s)."""
     return torch.softmax(assignment_log_lik(obs, m, v, obs_var, clutter) + torch.log(weights), dim=-1)
