@@ -135,3 +135,21 @@ def test_constant_velocity_log_density_is_the_gaussian_of_its_state_space_model(
         g = dist.MultivariateNormal(s[0, 0, d].expand(T - 1), cov[1:, 1:])
         expected = expected + g.log_prob(s[0, 1:, d])
     torch.testing.assert_close(prior.log_density(s)[0], expected)
+
+
+def test_cavity_of_the_filter_is_its_one_step_prediction():
+    """Dividing the on-line constant-velocity posterior of frame t by frame t's evidence gives the filter's
+    prediction of frame t from frames < t (what the E-W step scores detections against with predictive=True)."""
+    from ppl_models.mixdvae.baselines import constant_velocity_posterior
+    from ppl_models.mixdvae.vem import cavity
+    torch.manual_seed(0)
+    y = torch.randn(1, 8, 1, dtype=torch.float64).cumsum(1)
+    r = torch.full_like(y, 0.3)
+    q, init, var = torch.tensor([[0.2]], dtype=torch.float64), y[:, 0], torch.ones(1, 1, dtype=torch.float64)
+    m, v = constant_velocity_posterior(y, r, q, init, var, var, smooth=False)
+    t = 5
+    m_cav, v_cav = cavity(m[:, t], v[:, t], 1 / r[:, t], y[:, t] / r[:, t])
+    r_hidden = r.clone()
+    r_hidden[:, t:] = float("inf")  # the filter run with frame t (and after) unobserved: its prediction at t
+    m_pred, v_pred = constant_velocity_posterior(y, r_hidden, q, init, var, var, smooth=False)
+    torch.testing.assert_close((m_cav, v_cav), (m_pred[:, t], v_pred[:, t]))
