@@ -27,6 +27,8 @@ from ppl_models.nn import GaussianHead, mlp
 
 
 class LigHTDVAE(HierarchicalDVAE):
+    """LigHT-DVAE: HiT-DVAE with one LSTM beside one causal cross-attention layer shared by prior and decoder
+    (module docstring: the model, the equations, the choices the paper leaves open)."""
     name = "light-dvae"
 
     def __init__(self, x_dim: int, z_dim: int, likelihood: str = "gaussian", hidden: int = 128, w_dim: int = 16,
