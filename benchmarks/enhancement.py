@@ -1,15 +1,23 @@
 """Unsupervised speech enhancement table (Lin et al., Interspeech 2023): LV / NO / NOLV noise models x U-NA /
 U-ND / U-NDA, the RVAE-VEM (NMF noise) baseline and the noisy input, on two noisy test sets built from real
 held-out speech and real noise (``ppl_models.data.noisy_speech``): SNR -5/0/5 dB (WSJ0-QUT-like) and
-2.5/7.5/12.5/17.5 dB (VoiceBank-DEMAND-like). SI-SDR, PESQ (wide-band), ESTOI, and the real-time factor
-(seconds of compute per second of audio, all the test utterances fitted as one batch).
+2.5/7.5/12.5/17.5 dB (VoiceBank-DEMAND-like). SI-SDR (also its gain over the noisy input on the stationary
+and on the non-stationary test noises), PESQ (wide-band), ESTOI, and the real-time factor (seconds of compute
+per second of audio, all the test utterances fitted as one batch).
+
+In the same table: the classical enhancers a user would try first (``enhancement_baselines.py``:
+pyroomacoustics' spectral subtraction and iterative Wiener filter, ``noisereduce``), each with its package
+defaults and with the best of a small grid on the validation set; and the **oracle** row, the same U-NA fit of
+the encoder and gain with the noise variance fixed to the true noise power |b_ft|^2: what is left between it
+and the noisy input is the speech prior's; between it and a noise model's row, the noise inference's.
 
     python benchmarks/enhancement.py --data ../shared/data --device cuda --sweep --json enhancement.json
 
 ``--sweep`` first picks, per noise model, the noise-floor quantile of the initialisation and the number of
 U-NA iterations on a *validation* set (training speakers and training noises, never the test ones). U-ND
 noise models train on noisy speech of the training speakers mixed with the training noises (no clean target
-is used). ``--torch-reference`` times the same U-NA fit (LV) written in plain PyTorch, for the Pyro overhead.
+is used). The validation set also picks the baselines' settings. ``--torch-reference`` times the same U-NA fit
+(LV) written in plain PyTorch, for the Pyro overhead.
 """
 
 from __future__ import annotations
@@ -31,10 +39,15 @@ from ppl_models.data.audio import SAMPLE_RATE
 from ppl_models.data.noisy_speech import SNR_SETS, noisy_speech_set
 from ppl_models.data.spectrogram_dataset import segments_of
 from ppl_models.dvae.train import load_prior
-from ppl_models.enhancement.enhance import enhance, noisy_batch, train_noise
+from ppl_models.data.noisy_speech import KIND_STATIONARITY
+from ppl_models.enhancement.enhance import DEFAULT_ITERATIONS, enhance, fit, noisy_batch, train_noise
+from ppl_models.enhancement.model import NoisySpeech
 from ppl_models.enhancement.noise_models import NoiseVariance
 from ppl_models.infer import resolve_device
 from ppl_models.metrics.audio import estoi, pesq_score, si_sdr
+
+from enhancement_baselines import GRIDS, denoise, tune  # noqa: E402  (benchmarks/ is the script's folder)
+from enhancement_oracle import segment_powers  # noqa: E402
 
 NEURAL = ("lv", "no", "nolv")
 MODE_NAMES = {"una": "U-NA", "und": "U-ND", "unda": "U-NDA"}
@@ -49,10 +62,45 @@ def _score(pair) -> dict:
     return {"si_sdr": si_sdr(clean, estimate), "pesq": pesq, "estoi": estoi(clean, estimate)}
 
 
-def scores(cleans, estimates, workers: int) -> dict:
+def scores(items, estimates, workers: int) -> dict:
+    """Mean metrics of ``estimates`` against the items' clean speech, and the mean SI-SDR gain over the noisy
+    input on the stationary (``gain_stat``) and non-stationary (``gain_nonstat``) noise kinds."""
     with ProcessPoolExecutor(workers) as pool:
-        rows = list(pool.map(_score, zip(cleans, estimates)))
-    return {k: float(np.nanmean([r[k] for r in rows])) for k in rows[0]}
+        rows = list(pool.map(_score, zip([it.clean for it in items], estimates)))
+    out = {k: float(np.nanmean([r[k] for r in rows])) for k in rows[0]}
+    gains = np.array([r["si_sdr"] - si_sdr(it.clean, it.noisy) for r, it in zip(rows, items)])
+    kinds = np.array([KIND_STATIONARITY.get(it.noise_kind, "") for it in items])
+    out["gain"] = float(gains.mean())
+    for key, kind in (("gain_stat", "stationary"), ("gain_nonstat", "non-stationary")):
+        out[key] = float(gains[kinds == kind].mean()) if (kinds == kind).any() else float("nan")
+    return out
+
+
+class TrueNoise(torch.nn.Module):
+    """The oracle "noise model": log v_b = log |b_ft|^2, the true noise power of each segment (no parameters)."""
+
+    def __init__(self, power: torch.Tensor):
+        super().__init__()
+        self.register_buffer("log_power", torch.log(power.clamp_min(1e-10)))
+
+    def forward(self, z, noisy_features):
+        return self.log_power
+
+
+def oracle(items, prior, device, iterations: int = DEFAULT_ITERATIONS["una"]) -> tuple[list[np.ndarray], float]:
+    """U-NA of the encoder and the gain with the noise variance fixed to the true noise power: (estimates, RTF)."""
+    import pyro
+
+    start = time.perf_counter()
+    batch = noisy_batch([it.noisy for it in items], device)
+    noise = segment_powers([it.noisy - it.clean for it in items], batch.peaks, device)
+    pyro.clear_param_store()
+    pyro.set_rng_seed(0)
+    system = NoisySpeech(prior, TrueNoise(noise)).to(device)
+    fit(system, batch.power, batch.mask, iterations)
+    wiener = system.wiener_mask(batch.power)
+    estimates = [batch.filtered(wiener, i, len(it.noisy)) for i, it in enumerate(items)]
+    return estimates, (time.perf_counter() - start) / (sum(len(it.noisy) for it in items) / SAMPLE_RATE)
 
 
 def run(items, prior, device, batch: int | None = None, **kwargs) -> tuple[list[np.ndarray], float, int]:
@@ -147,12 +195,33 @@ def main(args) -> None:
                                                          "seconds": time.perf_counter() - start}
             print(f"U-ND {nm}: {train.shape[0]} noisy segments, {history.epochs} epochs "
                   f"({time.perf_counter() - start:.0f} s)", flush=True)
+    baselines = {}
+    if not args.no_baselines:
+        val = noisy_speech_set(args.data, "train", all_snrs, None, seed=2)[-args.val_utterances:]
+        for family in GRIDS:
+            baselines[family], val_sdr = tune(family, val, si_sdr)
+            print(f"{family}: validation picks {baselines[family]} (SI-SDR {val_sdr:.2f} dB)", flush=True)
+        report["baselines"] = baselines
     rows = []
-    for set_name, items in tests.items():
-        cleans = [it.clean for it in items]
-        rows.append({"set": set_name, "method": "noisy input", **scores(cleans, [it.noisy for it in items],
-                                                                        args.workers)})
+
+    def add(set_name, method, items, estimates, **extra):
+        rows.append({"set": set_name, "method": method, **extra, **scores(items, estimates, args.workers)})
         print(rows[-1], flush=True)
+        if args.json:  # after every row: an interrupted run keeps what it measured
+            Path(args.json).write_text(json.dumps({**report, "rows": rows}, indent=2))
+
+    for set_name, items in tests.items():
+        add(set_name, "noisy input", items, [it.noisy for it in items])
+        for family, tuned in baselines.items():
+            for label, setting in (("defaults", GRIDS[family][0]), ("validation-tuned", tuned)):
+                start = time.perf_counter()
+                estimates = [denoise(family, it.noisy, **setting) for it in items]
+                rtf = (time.perf_counter() - start) / (sum(len(it.noisy) for it in items) / SAMPLE_RATE)
+                add(set_name, f"{family} ({label})", items, estimates, rtf=rtf)
+        if not args.no_oracle:
+            iterations = args.iterations or DEFAULT_ITERATIONS["una"]
+            estimates, rtf = oracle(items, prior, device, iterations)
+            add(set_name, "oracle: true noise power, U-NA encoder", items, estimates, iterations=iterations, rtf=rtf)
         configs = [(nm, "una") for nm in NEURAL] + [("nmf", "una")]
         if checkpoints:
             configs += [(nm, mode) for nm in NEURAL for mode in ("und", "unda")]
@@ -163,14 +232,12 @@ def main(args) -> None:
             if mode == "una":
                 fixed = settings[nm]["iterations"] is not None  # a swept count runs in full, else early stop
                 kwargs.update(iterations=settings[nm]["iterations"], tol=-np.inf if fixed else 1e-3)
+                if args.iterations:  # a quick look: this many steps for every U-NA row
+                    kwargs.update(iterations=args.iterations, tol=-np.inf)
             estimates, rtf, iterations = run(items, prior, device, args.batch, **kwargs)
             label = "RVAE-VEM (NMF)" if nm == "nmf" else f"{nm.upper()} {MODE_NAMES[mode]}"
             label += f", batches of {args.batch}" if args.batch else ""
-            rows.append({"set": set_name, "method": label, "iterations": iterations, "rtf": rtf,
-                         **scores(cleans, estimates, args.workers)})
-            print(rows[-1], flush=True)
-            if args.json:  # after every row: an interrupted run keeps what it measured
-                Path(args.json).write_text(json.dumps({**report, "rows": rows}, indent=2))
+            add(set_name, label, items, estimates, iterations=iterations, rtf=rtf)
         if args.torch_reference:
             batch = noisy_batch([it.noisy for it in items], device)
             iterations = 50
@@ -184,11 +251,12 @@ def main(args) -> None:
     report["rows"] = rows
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=2))
-    print("\n| set | method | SI-SDR | PESQ wb | ESTOI | iterations | RTF |\n|---|---|---|---|---|---|---|")
+    print("\n| set | method | SI-SDR | gain | gain, stationary | gain, non-stationary | PESQ wb | ESTOI | iterations "
+          "| RTF |\n|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['set']} | {r['method']} | {r['si_sdr']:.2f} | {r['pesq']:.2f} | {r['estoi']:.3f} | "
-              f"{r.get('iterations', '')} | {r['rtf']:.3f} |" if "rtf" in r else
-              f"| {r['set']} | {r['method']} | {r['si_sdr']:.2f} | {r['pesq']:.2f} | {r['estoi']:.3f} | | |")
+        rtf = f"{r['rtf']:.3f}" if "rtf" in r else ""
+        print(f"| {r['set']} | {r['method']} | {r['si_sdr']:.2f} | {r['gain']:+.2f} | {r['gain_stat']:+.2f} | "
+              f"{r['gain_nonstat']:+.2f} | {r['pesq']:.2f} | {r['estoi']:.3f} | {r.get('iterations', '')} | {rtf} |")
 
 
 if __name__ == "__main__":
@@ -209,7 +277,10 @@ if __name__ == "__main__":
                         help="training configurations to measure (default: all)")
     parser.add_argument("--batch", type=int, help="utterances fitted together (default: all; 1 = the paper's "
                         "per-utterance fit)")
+    parser.add_argument("--iterations", type=int, help="U-NA steps of every fitted row (default: each one's own)")
     parser.add_argument("--und-epochs", type=int, default=60)
+    parser.add_argument("--no-baselines", action="store_true", help="no classical baseline rows")
+    parser.add_argument("--no-oracle", action="store_true", help="no oracle (true noise power) row")
     parser.add_argument("--torch-reference", action="store_true", help="time LV U-NA in plain PyTorch too")
     parser.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 2) - 1),
                         help="processes for PESQ/ESTOI scoring")

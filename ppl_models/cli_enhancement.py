@@ -139,11 +139,13 @@ def register(sub, common) -> None:
     """Add the enhancement sub-commands to the ``ppl-models`` parser (``common`` adds --device/--seed/-v)."""
     p = sub.add_parser("export-noisy-speech", help="write a noisy speech set (real speech + real noise) as wavs",
                        description="Mix real clean speech with real noise at given SNRs: --split test uses the "
-                                   "held-out LibriSpeech test-other speakers and the test noises, --split train "
-                                   "the train-clean-100 speakers and other noises (the noisy corpus of "
-                                   "train-noise). Writes OUT_DIR/noisy/NAME.wav and OUT_DIR/clean/NAME.wav.")
+                                   "held-out LibriSpeech test-other speakers and the test noises (UrbanSound8K "
+                                   "fold 10 among them), --split train the train-clean-100 speakers and other "
+                                   "noises (UrbanSound8K folds 1-2; the noisy corpus of train-noise). Writes "
+                                   "OUT_DIR/noisy/NAME.wav and OUT_DIR/clean/NAME.wav.")
     p.add_argument("--data", required=True, help="the real-data folder (with speech_librispeech_resemblyzer/, "
-                                                 "pyroomacoustics_samples/, noise_esc50_speechbrain/)")
+                                                 "pyroomacoustics_samples/, noise_esc50_speechbrain/, "
+                                                 "noise_urbansound8k/)")
     p.add_argument("--split", default="test", choices=["train", "test"], help="default: test")
     p.add_argument("--snrs", default="qut", help="qut (-5,0,5), dmd (2.5,7.5,12.5,17.5) or a comma-separated "
                                                  "list in dB (default: qut)")
