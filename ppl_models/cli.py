@@ -842,13 +842,17 @@ def build_parser() -> argparse.ArgumentParser:
                                    "sensor, optional mask_<name> (N, T) (1 = observed; NaN frames count as "
                                    "missing). Trains on TRAIN, then imputes sensor --target on TEST from the other "
                                    "sensors, ignoring TEST's own x_<target>, and writes x_<target> (posterior "
-                                   "predictive mean) and std_<target>. Imputation filters: frame t uses frames up "
-                                   "to t. Scores against TEST's x_<target> when present, and draws sequence 0.")
+                                   "predictive mean) and std_<target>. The ridge models read the other sensors k "
+                                   "frames ahead (offline); the others filter: frame t uses frames up to t. "
+                                   "Scores against TEST's x_<target> when present, and draws sequence 0.")
     p.add_argument("--train", required=True, help="training file (.npz)")
     p.add_argument("--test", required=True, help="file to impute (.npz)")
     p.add_argument("--target", required=True, help="the sensor to impute")
-    p.add_argument("--model", default="mvrnn", choices=["mvrnn", "concat", "poe", "unimodal", "hmm", "lds", "ridge"],
-                   help="mvrnn (shared + private latents, default), concat (one latent: VRNN on all sensors), poe "
+    p.add_argument("--model", default="ridge+mvrnn",
+                   choices=["ridge+mvrnn", "ridge+lds", "mvrnn", "concat", "poe", "unimodal", "hmm", "lds", "ridge"],
+                   help="ridge+mvrnn (default: ridge regression, plus an MVRNN of its residual given the other "
+                        "sensors), ridge+lds (the same with a linear-Gaussian residual), mvrnn (shared + private "
+                        "latents, filtering guide: the paper's model), concat (one latent: VRNN on all sensors), poe "
                         "(one latent, product-of-experts guide), unimodal (the target's own VRNN prior), hmm "
                         "(multimodal HMM, exact), lds (multimodal linear-Gaussian, exact), ridge (linear regression "
                         "on the other sensors' frames t-k .. t+k, k chosen on held-out training windows)")

