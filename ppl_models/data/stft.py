@@ -67,3 +67,23 @@ def trim_silence(signal: np.ndarray, top_db: float = 30.0, frame_length: int = N
     start = loud[0] * hop_length
     end = min(len(signal), (loud[-1] + 1) * hop_length)
     return signal[start:end]
+
+
+def griffin_lim(magnitude: torch.Tensor, iterations: int = 64, momentum: float = 0.99, length: int | None = None,
+                seed: int = 0) -> torch.Tensor:
+    """A signal whose STFT magnitude approaches ``magnitude`` (..., F, T): the fast Griffin-Lim algorithm
+    (Perraudin, Balazs & Sondergaard, 2013). From random phases, alternate the projection on consistent
+    spectrograms c = stft(istft(X)) and the one on the given magnitude, X = |S| c / |c|, with the momentum
+    step c + momentum (c - c_previous) (momentum 0: the original Griffin & Lim, 1984)."""
+    generator = torch.Generator(device=magnitude.device).manual_seed(seed)
+    phase = torch.rand(magnitude.shape, generator=generator, device=magnitude.device) * (2 * math.pi)
+    estimate = torch.polar(magnitude, phase)
+    previous = torch.zeros_like(estimate)
+    frames = magnitude.shape[-1]
+    length = length or (frames - 1) * HOP_LENGTH
+    for _ in range(iterations):
+        consistent = stft(istft(estimate, length=length))[..., :frames]
+        accelerated = consistent + momentum * (consistent - previous)
+        previous = consistent
+        estimate = magnitude * torch.exp(1j * torch.angle(accelerated))
+    return istft(estimate, length=length)

@@ -218,7 +218,9 @@ class DVAE(nn.Module):
         return torch.where(use_prediction, self.reconstruct(x), x)
 
     @torch.no_grad()
-    def generate(self, length: int, num: int = 1, device=None) -> torch.Tensor:
-        """Sequences from the prior (decoder means), for models whose decoder does not read past x."""
+    def generate(self, length: int, num: int = 1, device=None, draw: bool = False) -> torch.Tensor:
+        """Sequences from the prior, for models whose decoder does not read past x: z ~ p(z), then the decoder
+        means, or with ``draw`` x ~ p(x | z) itself (ancestral sampling; for speech the power |s_t|^2)."""
         z = self.latent(self.prior_latent(None, None), num, length, device).sample()
-        return self.likelihood.mean(self.decoder_params(z, None, None))
+        params = self.decoder_params(z, None, None)
+        return self.likelihood(params).sample() if draw else self.likelihood.mean(params)

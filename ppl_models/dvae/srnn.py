@@ -124,7 +124,9 @@ class SRNN(DVAE):
         return self
 
     @torch.no_grad()
-    def generate(self, length: int, num: int = 1, device=None) -> torch.Tensor:
+    def generate(self, length: int, num: int = 1, device=None, draw: bool = False) -> torch.Tensor:
+        """Sequences from the prior, frame by frame; each frame (the decoder mean, or with ``draw`` a draw of
+        x_t: ancestral sampling) is fed back as x_{t-1} of the next."""
         f_prev = torch.zeros(num, self.embed_x[0].in_features if len(self.embed_x) else self.rnn.input_size,
                              device=device)  # shift()'s zero pad for "x_0", as trained
         x_prev = torch.zeros(num, self.x_dim, device=device)
@@ -134,7 +136,8 @@ class SRNN(DVAE):
             h = out.squeeze(1)
             loc, scale, _ = self.transition.step(z_prev, None, h)
             z_prev = loc + scale * torch.randn_like(loc)
-            x_prev = self.likelihood.mean(self._emit(self.decoder(torch.cat([z_prev, h], dim=-1)), x_prev))
+            params = self._emit(self.decoder(torch.cat([z_prev, h], dim=-1)), x_prev)
+            x_prev = self.likelihood(params).sample() if draw else self.likelihood.mean(params)
             xs.append(x_prev)
             f_prev = self.rnn_input(torch.stack(xs[-2:], dim=1))[:, -1]
         return torch.stack(xs, dim=1)

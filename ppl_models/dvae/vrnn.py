@@ -48,7 +48,9 @@ class VRNN(DVAE):
         return self.decoder(torch.cat([z, h], dim=-1))
 
     @torch.no_grad()
-    def generate(self, length: int, num: int = 1, device=None) -> torch.Tensor:
+    def generate(self, length: int, num: int = 1, device=None, draw: bool = False) -> torch.Tensor:
+        """Sequences from the prior, frame by frame; each frame (the decoder mean, or with ``draw`` a draw of
+        x_t: ancestral sampling) is fed back through phi(x) to the next."""
         fx_prev = torch.zeros(num, self.rnn.input_size - self.z_dim, device=device)  # shift()'s zero pad, as trained
         z_prev, state, xs = torch.zeros(num, self.z_dim, device=device), None, []
         for _ in range(length):
@@ -56,6 +58,7 @@ class VRNN(DVAE):
             h = out.squeeze(1)
             loc, scale = self.prior_cell.head(h)
             z_prev = loc + scale * torch.randn_like(loc)
-            xs.append(self.likelihood.mean(self.decoder(torch.cat([z_prev, h], dim=-1))))
+            params = self.decoder(torch.cat([z_prev, h], dim=-1))
+            xs.append(self.likelihood(params).sample() if draw else self.likelihood.mean(params))
             fx_prev = self.phi_x(self.features(xs[-1]))
         return torch.stack(xs, dim=1)
