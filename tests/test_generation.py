@@ -54,3 +54,17 @@ def test_ancestral_draws_are_exponential_around_the_decoder_means(name):
     assert draw.shape == mean.shape == (64, 3, dvae.x_dim) and bool((draw > 0).all())
     assert float(ratio.mean()) == pytest.approx(1.0, abs=0.03)
     assert float(ratio.std()) == pytest.approx(1.0, abs=0.05)
+
+
+@pytest.mark.parametrize("name", ["hit-dvae", "light-dvae"])
+def test_decoding_a_given_z_free_running_starts_as_the_teacher_forced_decoder(name):
+    """generate(z=..., w=...) decodes the given z (no draws: twice the same) and its first frame, which reads no
+    past, is the teacher-forced decoder's first frame; later frames read its own outputs, not the data."""
+    dvae = build_dvae(name, "speech", hidden=16)
+    x = torch.rand(2, 6, dvae.x_dim) + 0.1
+    w, z = dvae.encode_w(x), dvae.encode(x)
+    free = dvae.generate(6, num=2, w=w, z=z)
+    forced = dvae.likelihood.mean(dvae.decoder_params(z, x, w))
+    assert torch.equal(free, dvae.generate(6, num=2, w=w, z=z))
+    assert torch.allclose(free[:, 0], forced[:, 0], rtol=1e-5)
+    assert not torch.allclose(free[:, 1:], forced[:, 1:], rtol=1e-3)

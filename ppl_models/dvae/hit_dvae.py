@@ -228,15 +228,19 @@ class HierarchicalDVAE(DVAE):
 
     @torch.no_grad()
     def generate(self, length: int, num: int = 1, device=None, w: torch.Tensor | None = None,
-                 draw: bool = False) -> torch.Tensor:
+                 draw: bool = False, z: torch.Tensor | None = None) -> torch.Tensor:
         """Sequences from the prior: w ~ N(0, I) (or given), then z_t and s_t frame by frame, each decoded frame
-        (its mean, or with ``draw`` a draw of s_t: ancestral sampling) fed back as s_t."""
+        (its mean, or with ``draw`` a draw of s_t: ancestral sampling) fed back as s_t. A given ``z``
+        (num, length, z_dim), e.g. another utterance's encoding, is decoded instead of drawing z_t."""
         w = torch.randn(num, self.w_dim, device=device) if w is None else w
         xs = torch.zeros(num, 1, self.x_dim, device=device)  # a placeholder for the frame being made
         zs = torch.zeros(num, 1, self.z_dim, device=device)
         for t in range(length):
-            loc, scale = (p[:, t] for p in self.prior_params(zs, xs, w))
-            zs[:, t] = loc + scale * torch.randn_like(loc)
+            if z is None:
+                loc, scale = (p[:, t] for p in self.prior_params(zs, xs, w))
+                zs[:, t] = loc + scale * torch.randn_like(loc)
+            else:
+                zs[:, t] = z[:, t]
             params = self.decoder_params(zs, xs, w)[:, t]
             xs[:, t] = self.likelihood(params).sample() if draw else self.likelihood.mean(params)
             xs = torch.cat([xs, torch.zeros_like(xs[:, :1])], dim=1)
