@@ -11,10 +11,12 @@ batch trackers (MixDVAE, both VKFs) then refine them chunk by chunk with themsel
 frames every 40, detections simulated with jitter, bursty misses and misses under occlusion) of ``--sequences``
 of ``--gt-dir`` (a folder of gt/MOT17-XX-gt.txt and seqinfo/MOT17-XX.seqinfo.ini).
 
-MixDVAE rows (``--rows``): ``paper`` (the DVAE prior, independent assignments: the paper's model), each option
-alone (``exclusive`` association; ``predictive``: the DVAE's one-step predictive in the E-S step and the sources'
-predictive in the E-W step; the on-line ``constant-velocity`` source prior) and ``default`` (what ``ppl-models
-track`` runs: all three).
+MixDVAE rows (``--rows``): ``paper`` (the DVAE prior, independent assignments, progressive start, detection noise
+5 % of the box: the paper's model), each option alone (``exclusive`` association; ``predictive``: the DVAE's
+one-step predictive in the E-S step and the sources' predictive in the E-W step; the ``constant-velocity``
+source prior; ``kalman-start``: the VEM started from the Kalman + Hungarian tracks) and ``default`` (what
+``ppl-models track`` runs: all four, with ``--accel`` and ``--noise``). The baselines run twice: at their
+former settings (acceleration and noise 5 % of the box) and at ``--accel`` / ``--noise``.
 
 A trajectory prior trained on real tracks must not have seen the windows it is scored on: give one prior
 per fold, ``--prior CKPT@SEQ,SEQ`` using CKPT on the windows of those sequences only (cross-validation).
@@ -49,15 +51,19 @@ from ppl_models.infer import resolve_device
 from ppl_models.mixdvae import MixDVAE, fit
 from ppl_models.mixdvae.baselines import kalman_hungarian, vkf
 from ppl_models.mixdvae.motion import ConstantVelocityPrior
-from ppl_models.mixdvae.tracking import evaluate_windows, initial_sources, progressive_init, windows_to_tensors
+from ppl_models.mixdvae.tracking import (evaluate_windows, initial_sources, kalman_start, progressive_init,
+                                         windows_to_tensors)
 
 COLUMNS = ("mota", "idf1", "num_switches", "num_false_positives", "num_misses")
-ROWS = {  # name: (source prior, association, one-step predictive)
-    "paper": ("dvae", "independent", False),
-    "exclusive": ("dvae", "exclusive", False),
-    "predictive": ("dvae", "independent", True),
-    "constant-velocity": ("constant-velocity", "independent", False),
-    "default": ("constant-velocity", "exclusive", True),
+PAPER = dict(prior="dvae", association="independent", predictive=False, start="progressive", noise=0.05)
+ROWS = {  # name: what it changes in the paper's settings; "default" is what `ppl-models track` runs
+    "paper": {},
+    "exclusive": dict(association="exclusive"),
+    "predictive": dict(predictive=True),
+    "constant-velocity": dict(prior="constant-velocity"),
+    "kalman-start": dict(start="kalman"),
+    "default": dict(prior="constant-velocity", association="exclusive", predictive=True, start="kalman",
+                    noise="tuned"),
 }
 
 
@@ -105,13 +111,18 @@ def priors_by_window(windows, prior_args: list[str]) -> list[str]:
     return chosen
 
 
+def row_settings(row: str, args) -> dict:
+    settings = {**PAPER, **ROWS[row]}
+    return {**settings, "noise": args.noise if settings["noise"] == "tuned" else settings["noise"]}
+
+
 def mixdvae_tracker(args, prior, iterations, row):
-    _, association, predictive = ROWS[row]
+    settings = row_settings(row, args)
 
     def track(obs, mask, init):
         pyro.set_rng_seed(0)
-        mix = MixDVAE(prior, args.num_sources, fine_tune_encoder=args.fine_tune, association=association,
-                      predictive=predictive)
+        mix = MixDVAE(prior, args.num_sources, fine_tune_encoder=args.fine_tune, noise=settings["noise"],
+                      association=settings["association"], predictive=settings["predictive"])
         return fit(mix, obs, mask, init, guide=args.guide, iterations=iterations).sources
     return track
 
@@ -131,23 +142,29 @@ def run_trackers(windows, args, device) -> dict:
     refine = progressive_init if args.init == "progressive" else lambda track, obs, mask, init: init
     results = {}
     priors = priors_by_window(windows, args.prior)
+    tuned = dict(accel=args.accel, noise=args.noise)
     for row in args.rows:
+        settings = row_settings(row, args)
         start = time.perf_counter()
         estimates = torch.zeros_like(init)
         for ckpt in sorted(set(priors)):
             rows = torch.tensor([p == ckpt for p in priors], device=device)
-            prior = load_prior(ckpt, device) if ROWS[row][0] == "dvae" else ConstantVelocityPrior()
-            track = batch_tracker(mixdvae_tracker(args, prior, args.iterations, row),
-                                  partial(refine, mixdvae_tracker(args, prior, args.init_iterations, row)), args.chunk)
+            prior = (load_prior(ckpt, device) if settings["prior"] == "dvae"
+                     else ConstantVelocityPrior(accel=args.accel))
+            begin = (partial(refine, mixdvae_tracker(args, prior, args.init_iterations, row))
+                     if settings["start"] == "progressive" else partial(kalman_start, **tuned))
+            track = batch_tracker(mixdvae_tracker(args, prior, args.iterations, row), begin, args.chunk)
             estimates[rows] = track(obs[rows], mask[rows], init[rows])
         results[f"MixDVAE ({args.guide}, {row})"] = (estimates, time.perf_counter() - start)
     cpu = (obs.cpu(), mask.cpu(), init.cpu())
-    for name, smooth in (("VKF (on-line)", False), ("VKF + RTS smoother", True)):
+    for label, setting in (("", {}), (f", accel {args.accel}, noise {args.noise}", tuned)):
+        for name, smooth in (("VKF (on-line)", False), ("VKF + RTS smoother", True)):
+            start = time.perf_counter()
+            linear = partial(vkf, smooth=smooth, **setting)
+            results[name + label] = (batch_tracker(linear, partial(refine, linear), args.chunk)(*cpu),
+                                     time.perf_counter() - start)
         start = time.perf_counter()
-        linear = partial(vkf, smooth=smooth)
-        results[name] = (batch_tracker(linear, partial(refine, linear), args.chunk)(*cpu), time.perf_counter() - start)
-    start = time.perf_counter()
-    results["Kalman + Hungarian"] = (kalman_hungarian(*cpu), time.perf_counter() - start)
+        results["Kalman + Hungarian" + label] = (kalman_hungarian(*cpu, **setting), time.perf_counter() - start)
     return {name: {**{k: evaluate_windows(windows, est.cpu().numpy())["OVERALL"][k] for k in COLUMNS},
                    "seconds": secs} for name, (est, secs) in results.items()}
 
@@ -201,6 +218,12 @@ def parse_args(argv=None):
     p.add_argument("--chunk", type=int, default=0,
                    help="run the batch trackers (MixDVAE, VKF) on pieces of this many frames, each started where "
                         "the previous one ended, as `ppl-models track --window` does (default: 0, whole windows)")
+    p.add_argument("--accel", type=float, default=0.01,
+                   help="acceleration std per frame relative to the box, of the default row's constant-velocity "
+                        "prior and Kalman start and of the tuned baselines (default: 0.01, chosen on MOT17-09)")
+    p.add_argument("--noise", type=float, default=0.1,
+                   help="detection noise std relative to the box of the default row and the tuned baselines "
+                        "(default: 0.1, chosen on MOT17-09; the paper's rows and the untuned baselines use 0.05)")
     p.add_argument("--json", help="also write the table to this JSON file")
     p.add_argument("--device", default="cpu")
     args = p.parse_args(argv)

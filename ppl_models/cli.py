@@ -316,8 +316,9 @@ def cmd_track(args) -> int:
     from ppl_models.mixdvae.motion import CONSTANT_VELOCITY, ConstantVelocityPrior
     from ppl_models.mixdvae.tracking import track_detections
 
-    if args.num_sources < 1 or args.window < 2 or args.iterations < 1 or args.init_iterations < 0:
-        raise ValueError("--num-sources must be >= 1, --window >= 2, --iterations >= 1 and --init-iterations >= 0")
+    if args.num_sources < 1 or args.window < 2 or args.iterations < 1 or args.init_iterations < 0 or args.noise <= 0:
+        raise ValueError("--num-sources must be >= 1, --window >= 2, --iterations >= 1, --init-iterations >= 0 "
+                         "and --noise > 0")
     device = resolve_device(args.device)
     detections = Path(args.detections)
     records = read_mot(detections)
@@ -328,9 +329,10 @@ def cmd_track(args) -> int:
     prior = ConstantVelocityPrior() if args.prior == CONSTANT_VELOCITY else load_prior(args.prior, device)
     pyro.set_rng_seed(args.seed)
     result = track_detections(records, args.num_sources, size,
-                              lambda: MixDVAE(prior, args.num_sources, clutter=args.clutter,
+                              lambda: MixDVAE(prior, args.num_sources, clutter=args.clutter, noise=args.noise,
                                               learn_noise=args.learn_noise, fine_tune_encoder=args.fine_tune,
                                               association=args.association, predictive=not args.no_predictive),
+                              start=args.start, accel=ConstantVelocityPrior().accel, noise=args.noise,
                               guide=args.guide, iterations=args.iterations, window=args.window,
                               init_iterations=args.init_iterations, device=device, progress=not args.no_progress,
                               frame=prior.box_frame)
@@ -706,7 +708,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--prior", default="constant-velocity",
                    help="source motion prior: constant-velocity (a Kalman filter's model, default) or a trajectory "
                         "DVAE: checkpoint or shipped name (srnn-trajectory). The paper's model: --prior "
-                        "srnn-trajectory --association independent --no-predictive")
+                        "srnn-trajectory --association independent --no-predictive --start progressive --noise 0.05")
     p.add_argument("--association", default="exclusive", choices=["exclusive", "independent"],
                    help="exclusive: one matching per frame, no source takes two detections (default); independent: "
                         "each detection picks a source on its own (the paper's)")
@@ -718,9 +720,14 @@ def build_parser() -> argparse.ArgumentParser:
                         "sampled-w: svi plus a sampled q(w) (score-function gradients, for comparison)")
     p.add_argument("--iterations", type=int, default=100, help="inference steps per window (default: 100)")
     p.add_argument("--window", type=int, default=60, help="frames per chunk of a long sequence (default: 60)")
+    p.add_argument("--start", default="kalman", choices=["kalman", "progressive"],
+                   help="kalman: start the VEM from a constant-velocity Kalman + Hungarian tracker's tracks "
+                        "(default); progressive: refine static sources 30 frames at a time (the paper's)")
     p.add_argument("--init-iterations", type=int, default=20,
-                   help="iterations per 30-frame piece of the progressive initialisation; 0 starts the sources "
+                   help="iterations per 30-frame piece of the progressive start; 0 starts the sources "
                         "static at the first detections (default: 20)")
+    p.add_argument("--noise", type=float, default=0.1,
+                   help="detection noise std relative to the box size (default: 0.1; the paper's: 0.05)")
     p.add_argument("--image-size", type=float, nargs=2, metavar=("W", "H"),
                    help="image width and height in pixels (default: seqinfo.ini next to the file)")
     p.add_argument("--min-score", type=float, default=-math.inf, help="drop detections below this confidence")

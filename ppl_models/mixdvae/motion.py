@@ -39,7 +39,7 @@ def box_sides(boxes: torch.Tensor) -> torch.Tensor:
 class ConstantVelocityPrior(nn.Module):
     box_frame = "y-up"  # any linear frame does: the model is the same in all
 
-    def __init__(self, accel: float = 0.02, smooth: bool = False):
+    def __init__(self, accel: float = 0.01, smooth: bool = True):
         """``accel``: acceleration std per frame relative to the box; ``smooth``: RTS smoother (q(s_t) reads the
         whole window) instead of the on-line filter. Defaults chosen on the MOT17 development sequence
         (``benchmarks/tracking.py --detections occlusion``)."""

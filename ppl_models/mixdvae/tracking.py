@@ -20,6 +20,7 @@ from tqdm.auto import tqdm
 
 from ppl_models.data.mot import MotRecords, xywh_to_xyxy, xyxy_to_xywh
 from ppl_models.data.track_windows import TrackWindow
+from ppl_models.mixdvae.baselines import kalman_hungarian
 from ppl_models.mixdvae.inference import fit
 from ppl_models.metrics.tracking import summarize
 
@@ -115,15 +116,24 @@ def detections_by_frame(records: MotRecords, image_size: tuple[float, float], fr
     return torch.as_tensor(obs, dtype=torch.float32), torch.as_tensor(mask)
 
 
+def kalman_start(obs: torch.Tensor, mask: torch.Tensor, init: torch.Tensor, accel: float, noise: float):
+    """A moving initialisation (B, N, T, D) from the on-line Kalman + Hungarian tracker started at ``init``'s
+    first frame: its identities through crossings are the VEM's starting point."""
+    return kalman_hungarian(obs, mask, init, noise=noise, accel=accel).to(obs.device)
+
+
 def track_detections(records: MotRecords, num_sources: int, image_size: tuple[float, float], mix_factory,
                      guide: str = "vem", iterations: int = 100, window: int = 60, init_iterations: int = 20,
+                     start: str = "progressive", accel: float = 0.01, noise: float = 0.1,
                      device="cpu", progress: bool = False, frame: str = "y-up") -> MotRecords:
     """Track ``num_sources`` objects through a whole detection file, ``window`` frames at a time.
 
     The first chunk starts its sources from the first frame with enough detections; each later chunk starts
     them where the previous chunk left them, which carries the identities across chunks (sec. 5.3 of the
     paper tracks long sequences by such chunks); within a chunk, :func:`progressive_init` with
-    ``init_iterations`` per 30-frame piece (0: static start). ``mix_factory()`` builds a fresh MixDVAE;
+    ``init_iterations`` per 30-frame piece (0: static start), or with ``start="kalman"`` from
+    :func:`kalman_start` (acceleration and detection noise std ``accel``, ``noise`` relative to the box).
+    ``mix_factory()`` builds a fresh MixDVAE;
     ``frame``: its prior's ``box_frame``."""
     if len(records) == 0:
         raise ValueError("the detection file holds no detections")
@@ -134,7 +144,9 @@ def track_detections(records: MotRecords, num_sources: int, image_size: tuple[fl
         obs, mask = (a.to(device) for a in detections_by_frame(records, image_size, frames, frame))
         init = (initial_sources(obs, mask, num_sources) if last is None
                 else last[None, :, None].expand(1, num_sources, len(frames), 4).contiguous())
-        if init_iterations:
+        if start == "kalman":
+            init = kalman_start(obs, mask, init, accel, noise)
+        elif init_iterations:
             init = progressive_init(lambda o, m, i: fit(mix_factory(), o, m, i, guide=guide,
                                                         iterations=init_iterations).sources, obs, mask, init)
         result = fit(mix_factory(), obs, mask, init, guide=guide, iterations=iterations)
