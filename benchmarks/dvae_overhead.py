@@ -5,11 +5,18 @@ The plain version draws z from the same encoder (``LatentSequence.rsample``), sc
 and log p(x|z) with the same distributions, and takes an Adam step: what Pyro adds is only its tracing and
 bookkeeping. Before timing, the script checks that Pyro's ELBO and the plain one agree on the same draw.
 
+HiT-DVAE and LigHT-DVAE (``hit-dvae``, ``light-dvae``) add the sequence latent w: their plain ELBO draws w
+and then z_{1:T} from q(w | x) and q(z | x, w) (no loop over frames) and scores the prior of z teacher-forced in
+one call, as their Pyro model does.
+
 On a GPU both are timed twice: with the guide's sampling loop run frame by frame from Python, and replayed
 from a recorded CUDA graph (``ppl_models.dvae.fast.graphed``, what ``train-prior`` uses); "speed-up" is
 the Pyro step's time without graphs over its time with them, "pyro/plain" the ratio with graphs.
 
     python benchmarks/dvae_overhead.py --device cpu --kind speech --batch 32 --frames 100
+    python benchmarks/dvae_overhead.py --device cuda --kind speech --batch 32 --frames 100 --models hit-dvae light-dvae
+
+Graphs do not apply to HiT-DVAE and LigHT-DVAE (their guide has no loop): their graphed columns are left empty.
 """
 
 import argparse
@@ -19,13 +26,16 @@ from pyro import poutine
 from pyro.infer import SVI, Trace_ELBO
 
 from ppl_models.dvae import build_dvae
+from ppl_models.dvae.hit_dvae import HierarchicalDVAE
 from ppl_models.dvae.fast import graphed
 from ppl_models.infer import resolve_device
 from timing import median_ms  # benchmarks/timing.py
 
 
-def plain_elbo(dvae, x, z=None):
+def plain_elbo(dvae, x, z=None, w=None):
     """E_q[log p(x|z) + log p(z) - log q(z|x)] with one draw, in plain PyTorch (sum over the batch)."""
+    if isinstance(dvae, HierarchicalDVAE):
+        return plain_elbo_hierarchical(dvae, x, z, w)
     B, T, _ = x.shape
     ctx = dvae.context(x, x)
     q = dvae.latent(dvae.guide_latent(x, ctx), B, T, x.device)
@@ -33,6 +43,19 @@ def plain_elbo(dvae, x, z=None):
     p = dvae.latent(dvae.prior_latent(x, ctx), B, T, x.device)
     log_lik = dvae.likelihood(dvae.decoder_params(z, x, ctx)).log_prob(x).sum()
     return log_lik + p.log_prob(z).sum() - q.log_prob(z).sum()
+
+
+def plain_elbo_hierarchical(dvae, x, z=None, w=None):
+    """E_q[log p(x|z,w) + log p(z|w) + log p(w) - log q(z|x,w) - log q(w|x)], one draw of (w, z), plain PyTorch."""
+    normal = torch.distributions.Normal
+    (w_loc, w_scale), e = dvae.posteriors(x)
+    w = w_loc + w_scale * torch.randn_like(w_loc) if w is None else w
+    z_loc, z_scale = dvae.z_params(e, w)
+    z = z_loc + z_scale * torch.randn_like(z_loc) if z is None else z
+    log_lik = dvae.likelihood(dvae.decoder_params(z, x, w)).log_prob(x).sum()
+    log_prior = normal(*dvae.prior_params(z, x, w)).log_prob(z).sum() + normal(0.0, 1.0).log_prob(w).sum()
+    log_q = normal(z_loc, z_scale).log_prob(z).sum() + normal(w_loc, w_scale).log_prob(w).sum()
+    return log_lik + log_prior - log_q
 
 
 def main(args):
@@ -50,11 +73,11 @@ def main(args):
         x_dim = dvae.x_dim
         x = (torch.rand(args.batch, args.frames, x_dim, device=device) ** 4 + 1e-6 if args.kind == "speech"
              else torch.randn(args.batch, args.frames, x_dim, device=device))
-        z = poutine.trace(dvae.guide).get_trace(x).nodes["z"]["value"].detach()
-        cond = {"z": z}
+        guide_trace = poutine.trace(dvae.guide).get_trace(x)
+        cond = {k: guide_trace.nodes[k]["value"].detach() for k in ("z", "w") if k in guide_trace.nodes}
         pyro_elbo = (poutine.trace(poutine.condition(dvae.model, cond)).get_trace(x).log_prob_sum()
                      - poutine.trace(poutine.condition(dvae.guide, cond)).get_trace(x).log_prob_sum())
-        torch.testing.assert_close(pyro_elbo, plain_elbo(dvae, x, z), rtol=1e-4, atol=1e-2)
+        torch.testing.assert_close(pyro_elbo, plain_elbo(dvae, x, cond["z"], cond.get("w")), rtol=1e-4, atol=1e-2)
         fast = SVI(dvae.model, dvae.guide, pyro.optim.Adam({"lr": 1e-4}), Trace_ELBO())
         markov = SVI(dvae.model_markov, dvae.guide_markov, pyro.optim.Adam({"lr": 1e-4}), Trace_ELBO())
         optim = torch.optim.Adam(dvae.parameters(), lr=1e-4)
@@ -69,7 +92,9 @@ def main(args):
         t_plain = median_ms(plain_step, device, args.repeats)
         print(f"{model:<15} {t_fast:>10.2f} {t_markov:>12.2f} {t_plain:>12.2f} {t_fast / t_plain:>11.2f}",
               end="" if cuda else "\n", flush=True)
-        if cuda:
+        if cuda and isinstance(dvae, HierarchicalDVAE):
+            print(f" {'–':>13} {'–':>14} {'–':>9} {'–':>11}", flush=True)
+        elif cuda:
             with graphed():
                 g_fast = median_ms(lambda: fast.step(x), device, args.repeats)
                 g_plain = median_ms(plain_step, device, args.repeats)
