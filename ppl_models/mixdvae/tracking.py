@@ -10,6 +10,8 @@ Sources are initialised from the detections of the first frame in which there ar
 many as there are), whatever their order, and kept static over the window; VEM then moves them. A static
 guess is far from people who walk a few box widths in a window, so :func:`progressive_init` refines it chunk
 by chunk first, as the reference implementation does (sub-sequences of 30 frames, 20 iterations each).
+:func:`kalman_start` (the default of ``ppl-models track``) starts it instead from the tracks of an on-line
+constant-velocity Kalman filter with Hungarian matching, whose identities through crossings the VEM then keeps.
 """
 
 from __future__ import annotations
