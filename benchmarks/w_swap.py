@@ -148,26 +148,26 @@ def main(args):
         raise SystemExit(2)
     test = split_by_speaker([f for folder in args.held_out_of.split(",") for f in list_audio_files(folder)])[2]
     triples = pairs_of(test, args.pairs, args.seed)
-    rows = {}  # way -> lists of (envelope move, envelope gap, f0 move, f0 gap, distances)
+    rows = {}  # way -> {measurement: one value per pair}
     for i, (fa, fb, fc) in enumerate(triples):
         a, b, c = (spectrogram(f, args.seconds) for f in (fa, fb, fc))
-        w_b, w_c = prior.encode_w(b), prior.encode_w(c)
-        outs = decodings(prior, a, w_b)
-        outs["control: third speaker's w"] = (outs["teacher-forced"][0], decodings(prior, a, w_c)["teacher-forced"][1])
-        ea, eb, (fa0, _), (fb0, _) = envelope(a[0]), envelope(b[0]), pitch(a[0]), pitch(b[0])
+        outs = decodings(prior, a, prior.encode_w(b))
+        outs["control: third speaker's w"] = (outs["teacher-forced"][0],
+                                              decodings(prior, a, prior.encode_w(c))["teacher-forced"][1])
+        ea, eb, f0_a, f0_b = envelope(a[0]), envelope(b[0]), pitch(a[0])[0], pitch(b[0])[0]
         for way, (own, swapped) in outs.items():
             e_own, e_swap = envelope(own), envelope(swapped)
-            (f_own, v_own), (f_swap, v_swap) = pitch(own), pitch(swapped)
-            r = rows.setdefault(way, {k: [] for k in ("move", "gap", "f0_move", "f0_gap", "to_a", "to_b", "own_to_a",
-                                                     "voiced")})
-            r["move"].append((e_swap - e_own).numpy()), r["gap"].append((eb - ea).numpy())
-            r["f0_move"].append(f_swap - f_own), r["f0_gap"].append(fb0 - fa0)
-            r["to_a"].append(float((e_swap - ea).norm())), r["to_b"].append(float((e_swap - eb).norm()))
-            r["own_to_a"].append(float((e_own - ea).norm())), r["voiced"].append(v_swap)
+            f0_own, (f0_swap, voiced) = pitch(own)[0], pitch(swapped)
+            measured = {"move": (e_swap - e_own).numpy(), "gap": (eb - ea).numpy(), "f0_move": f0_swap - f0_own,
+                        "f0_gap": f0_b - f0_a, "to_a": float((e_swap - ea).norm()), "to_b": float((e_swap - eb).norm()),
+                        "own_to_a": float((e_own - ea).norm()), "voiced": voiced}
+            for key, value in measured.items():
+                rows.setdefault(way, {}).setdefault(key, []).append(value)
         if i == 0 and args.figure:
             panels = {f"A decoded with w_A ({w})": outs[w][0] for w in ("teacher-forced", "free-running")}
             panels.update({f"A decoded with w_B ({w})": outs[w][1] for w in ("teacher-forced", "free-running")})
-            print(f"figure: {figure(Path(args.prior).name, a[0], b[0], panels, args.figure)}  (A {fa.name}, B {fb.name})")
+            path = figure(Path(args.prior).name, a[0], b[0], panels, args.figure)
+            print(f"figure: {path} (A {fa.name}, B {fb.name})")
     print(f"{len(triples)} pairs of held-out utterances (first {args.seconds:g} s), {len(set(map(speaker_of, test)))} "
           f"test speakers; prior {args.prior}")
     print("| decoding of A | envelope: own w to A | swapped to A | swapped to B | envelope fraction toward B | "
