@@ -44,6 +44,7 @@ def model_rows(names: list[str], colearn: float, stack: int) -> list[tuple[str, 
             rows.append((f"{m} + co-learning", m, {"colearn": colearn}))
             rows.append((f"{m} + stacking", m, {"stack": stack}))
             rows.append((f"{m} + stacking, gate reads experts", m, {"stack": stack, "gate_sees_experts": True}))
+            rows.append((f"{m} + evidence", m, {"gate_evidence": True}))
     rows.append(("cam, kappa = 0 (pure likelihood)", "cam", {"expert_weight": 0.0}))
     return rows
 

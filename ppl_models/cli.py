@@ -792,10 +792,12 @@ def build_parser() -> argparse.ArgumentParser:
                                    "to t.")
     p.add_argument("--train", required=True, help="training file (.npz with labels y)")
     p.add_argument("--test", required=True, help="file to predict (.npz; scored if it holds y)")
-    p.add_argument("--model", default="cam",
-                   help="cam (conditional attention mixture, default), mam (Markov attention mixture: recurrent), "
-                        "ram (recurrent attention mixture: causal dilated convolutions), mme (Markov mixture of "
-                        "experts), concat (one network on all sensors), expert:NAME (sensor NAME alone)")
+    p.add_argument("--model", default="mam+evidence",
+                   help="mam+evidence (default: the Markov attention mixture whose gate also reads each sensor's "
+                        "causal running statistics, evidence of a failing sensor), cam (conditional attention "
+                        "mixture, the paper's eq. 17), mam (Markov attention mixture: recurrent), ram (recurrent "
+                        "attention mixture: causal dilated convolutions), cam+evidence, ram+evidence, mme (Markov "
+                        "mixture of experts), concat (one network on all sensors), expert:NAME (sensor NAME alone)")
     p.add_argument("--colearn", type=float, default=0.0, metavar="LAMBDA",
                    help="co-learning weight pulling the experts' first hidden units together (default: 0)")
     p.add_argument("--expert-weight", type=float, default=1.0, metavar="KAPPA",

@@ -15,6 +15,7 @@ from pyro.optim import Adam
 
 from ppl_models.data.fusion_files import FusionData
 from ppl_models.data.synthetic.fusion import synthetic_fusion
+from ppl_models.multimodal.evidence import causal_statistics
 from ppl_models.multimodal.attention import AttentionMixture, expert_likelihood
 from ppl_models.multimodal.fusion import (binary_scores, build_model, cross_fitted_expert_outputs, fit, predict,
                                           to_tensors)
@@ -98,7 +99,8 @@ def test_markov_mixture_smoothed_posterior_sums_to_one():
 
 
 @pytest.mark.parametrize("name, options", [("cam", {}), ("mam", {}), ("ram", {}), ("mme", {}), ("concat", {}),
-                                           ("mam", {"gate_sees_experts": True})])
+                                           ("mam", {"gate_sees_experts": True}), ("cam", {"gate_evidence": True}),
+                                           ("mam", {"gate_evidence": True})])
 def test_decisions_are_online(name, options):
     """Changing the inputs from frame t0 on leaves every output before t0 unchanged (and changes t0's)."""
     data, _ = synthetic_fusion(4, 40, seed=0)
@@ -111,6 +113,26 @@ def test_decisions_are_online(name, options):
     torch.testing.assert_close(p[:, :t0], p2[:, :t0])
     torch.testing.assert_close(a[:, :t0], a2[:, :t0])
     assert (p[:, t0] - p2[:, t0]).abs().max() > 1e-4
+
+
+def test_evidence_is_online_and_tells_a_flat_line_and_motion_from_a_working_sensor():
+    """The gate's evidence at t reads frames up to t: perturbing frames t0.. leaves every statistic before t0
+    unchanged, and changes t0's; a flat line shows as low detail, motion noise as high energy and change."""
+    torch.manual_seed(0)
+    x = torch.randn(3, 60, 10)
+    t0 = 30
+    changed = torch.cat([x[:, :t0], x[:, t0:] * 5.0 + 2.0], 1)
+    e, e2 = causal_statistics(x), causal_statistics(changed)
+    assert e.shape == (3, 60, 6)
+    torch.testing.assert_close(e[:, :t0], e2[:, :t0])
+    assert (e[:, t0] - e2[:, t0]).abs().min() > 1e-3
+    flat = torch.cat([x[:, :t0], torch.full_like(x[:, t0:], 1.5) + 0.01 * torch.randn_like(x[:, t0:])], 1)
+    motion = torch.cat([x[:, :t0], 5.0 * torch.randn_like(x[:, t0:])], 1)
+    later = slice(t0 + 10, None)
+    energy, change, detail = 0, 1, 2  # the fast time constant's three statistics
+    assert (causal_statistics(flat)[:, later, detail] < e[:, later, detail] - 3).all()
+    assert (causal_statistics(motion)[:, later, energy] > e[:, later, energy] + 2).all()
+    assert (causal_statistics(motion)[:, later, change] > e[:, later, change] + 2).all()
 
 
 def test_colearning_factor_pulls_the_shared_units_together():

@@ -36,6 +36,11 @@ that is sure when the other hesitates) while the gate never shapes the experts. 
 stays online. Fitted on the experts' training outputs such a gate learns that every expert is always right;
 with stacked fitting (``fusion.fit(..., stack=K)``) it reads out-of-fold outputs instead.
 
+A gate that sees evidence of failure (``gate_evidence``): g(x^{1..M}, e^1, .., e^M), e^m_t causal running
+statistics of sensor m's own stream (energy, frame-to-frame change, spread inside a frame, over a few frames;
+:mod:`~ppl_models.multimodal.evidence`): a flat line or a burst of motion noise shows there at once, whatever
+the experts make of it. The statistics read frames up to t: the mixture stays online.
+
 Co-learning (eq. 18-20): the first ``colearn_units`` hidden units of every expert are pulled towards their
 mean over experts, a ``pyro.factor`` of -lambda_m sum_t ||h^m_{t,1:n} - mean_m' h^m'_{t,1:n}||^2, so that the
 experts share a representation and a corrupted sensor's expert is held close to the others.
@@ -51,6 +56,7 @@ from pyro.ops.indexing import Vindex
 from torch import nn
 from torch.nn.functional import softplus
 
+from ppl_models.multimodal.evidence import causal_statistics, evidence_width
 from ppl_models.multimodal.experts import Expert, Gate
 
 VARIANTS = {"cam": "frame", "mam": "recurrent", "ram": "conv"}
@@ -94,7 +100,7 @@ class AttentionMixture(nn.Module):
 
     def __init__(self, sensors: dict[str, int], variant: str = "cam", hidden: int = 32, target: str = "bernoulli",
                  colearn: float | dict[str, float] = 0.0, colearn_units: int = 8, expert_weight: float = 1.0,
-                 encoder: str | None = None, gate_sees_experts: bool = False):
+                 encoder: str | None = None, gate_sees_experts: bool = False, gate_evidence: bool = False):
         super().__init__()
         self.sensor_names = list(sensors)
         kind, inputs = self._experts_of(variant, sensors)
@@ -109,9 +115,11 @@ class AttentionMixture(nn.Module):
         self.experts = nn.ModuleList(Expert(kind, sum(sensors[n] for n in names), hidden, target) for names in inputs)
         if gate_sees_experts and len(inputs) < 2:
             raise ValueError(f"gate_sees_experts needs a gate; model {variant!r} has one expert")
-        self.gate_sees_experts = gate_sees_experts
+        if gate_evidence and len(inputs) < 2:
+            raise ValueError(f"gate_evidence needs a gate; model {variant!r} has one expert")
+        self.gate_sees_experts, self.gate_evidence = gate_sees_experts, gate_evidence
         opinions = len(inputs) * self.experts[0].head.out_features if gate_sees_experts else 0
-        gate_in = sum(sensors.values()) + opinions
+        gate_in = sum(sensors.values()) + opinions + (evidence_width(len(sensors)) if gate_evidence else 0)
         self.gate = Gate(kind, gate_in, hidden, len(inputs)) if len(inputs) > 1 else None
         weights = colearn if isinstance(colearn, dict) else {n: colearn for n in self.sensor_names}
         if colearn and len(inputs) < 2:
@@ -157,7 +165,8 @@ class AttentionMixture(nn.Module):
             log_w = xs[0].new_zeros(N, T, 1)
         else:
             opinions = (expert_opinions(params.detach(), self.target),) if self.gate_sees_experts else ()
-            log_w = torch.log_softmax(self.gate(torch.cat(xs + opinions, -1)), -1)
+            evidence = tuple(causal_statistics(x) for x in xs) if self.gate_evidence else ()
+            log_w = torch.log_softmax(self.gate(torch.cat(xs + opinions + evidence, -1)), -1)
         return log_w, params, hidden
 
     def colearning_penalty(self, hidden: torch.Tensor) -> torch.Tensor:

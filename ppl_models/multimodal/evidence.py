@@ -1,0 +1,43 @@
+r"""Causal evidence of a failing sensor, for the gate of the attention mixtures (``gate_evidence``).
+
+A sensor that fails (lead off: a flat line; motion: large slow swings and spikes) changes the statistics of its
+own stream before it changes anything a per-sensor expert was trained to read. For each sensor m with frames
+x^m_t (D samples or features each) the gate gets, for each time constant tau, the logarithms of three
+exponentially weighted running means over frames s <= t, weights proportional to a^(t-s), a = 1 - 1/tau,
+normalised by their sum (so the first frames are not biased towards 0):
+
+    energy   mean_d (x^m_{s,d})^2                         high under motion, ~level^2 on a flat line
+    change   mean_d (x^m_{s,d} - x^m_{s-1,d})^2            frame-to-frame change, x_0 = x_1
+    detail   var_d x^m_{s,d}                              spread inside a frame: ~0 on a flat line
+
+each as log(. + 1e-4). Every statistic at t reads frames up to t only: the mixture stays online.
+"""
+
+from __future__ import annotations
+
+import torch
+
+TIME_CONSTANTS = (3.0, 12.0)  # frames
+STATISTICS = 3
+
+
+def running_mean(v: torch.Tensor, tau: float) -> torch.Tensor:
+    """Normalised causal exponential moving average of v (N, T, F) along T: sum_s<=t a^(t-s) v_s / sum_s<=t a^(t-s)."""
+    T = v.shape[1]
+    t = torch.arange(T, device=v.device, dtype=v.dtype)
+    lag = t[:, None] - t[None, :]  # (T, T): t - s
+    weights = torch.where(lag >= 0, (1 - 1 / tau) ** lag.clamp_min(0), torch.zeros_like(lag))
+    weights = weights / weights.sum(1, keepdim=True)
+    return torch.einsum("ts,nsf->ntf", weights, v)
+
+
+def causal_statistics(x: torch.Tensor, time_constants=TIME_CONSTANTS) -> torch.Tensor:
+    """(N, T, D) frames of one sensor -> (N, T, 3 * len(time_constants)) log running statistics (module doc)."""
+    previous = torch.cat([x[:, :1], x[:, :-1]], 1)
+    per_frame = torch.stack([(x ** 2).mean(-1), ((x - previous) ** 2).mean(-1),
+                             x.var(-1, unbiased=False) if x.shape[-1] > 1 else torch.zeros_like(x[..., 0])], -1)
+    return torch.cat([torch.log(running_mean(per_frame, tau) + 1e-4) for tau in time_constants], -1)
+
+
+def evidence_width(num_sensors: int, time_constants=TIME_CONSTANTS) -> int:
+    return num_sensors * STATISTICS * len(time_constants)
