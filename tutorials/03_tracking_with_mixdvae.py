@@ -240,7 +240,11 @@ assert all(b > a for a, b in zip(variance["svi"], variance["sampled-w"]))
 # the enumerated one has already summed it out. That is why every MixDVAE guide in the zoo except this
 # ablation marginalises w exactly.
 #
-# **Where to go next.** `ppl-models track` runs this on a MOTChallenge detection file (by chunks, carrying
-# identities); `benchmarks/tracking.py` compares it with a linear-Gaussian version (the VKF, on-line or
-# smoothed) and a Kalman + Hungarian tracker on MOT15 — and records honestly where the DVAE prior does not
-# yet win.
+# **Where to go next.** `ppl-models track` runs MixDVAE on a MOTChallenge detection file (by chunks, carrying
+# identities). Its default is not the paper's model above but three options of the same model and guide family:
+# a constant-velocity source prior (`ConstantVelocityPrior`, whose E-S step is an exact Kalman smoother),
+# *exclusive* association (`MixDVAE(..., association="exclusive")`: one matching per frame, no source takes two
+# detections, still summed out exactly by `TraceEnum_ELBO`), assignments scored against the sources' predictive
+# (`predictive=True`), started from a Kalman + Hungarian tracker. `benchmarks/tracking.py` compares each option
+# and the paper's model with the VKF (on-line or smoothed) and Kalman + Hungarian on MOT17 windows with simulated
+# occlusions and on MOT15 with real detections.
