@@ -82,7 +82,8 @@ def main(args):
     reference = np.concatenate([segment_features(s) for s in real_a])
     print(f"reference: half A, {len(real_a)} utterances of {len({speaker_of(f) for f in half_a})} speakers, "
           f"{len(reference)} segments; every scored set: {n} segments ({args.num} x {args.seconds:g} s)")
-    results, examples = {}, {"real held-out speech (half B)": real_b[0][:frames * HOP_LENGTH]}
+    long_enough = next((s for s in real_b if len(s) >= frames * HOP_LENGTH), real_b[0])
+    results, examples = {}, {"real held-out speech (half B)": long_enough[:frames * HOP_LENGTH]}
 
     def score(name, signals, column="fd"):
         feats = features(signals, n, rng)
