@@ -130,10 +130,18 @@ assert gap < 1e-4
 # | `mam` | a GRU state over frames 1..t | Markov attention mixture, eq. 16 |
 # | `ram` | a causal dilated convolution over t-30..t | recurrent attention mixture, eq. 15 |
 # | `mme` | frame t, and m_t is a Markov chain with a learned transition matrix | Markov mixture of experts |
+# | `cam+evidence`, `mam+evidence` | as `cam` / `mam`, the gate also reading each sensor's running statistics | `ppl-models fuse` default: `mam+evidence` |
+#
+# The `+evidence` gates (`ppl_models/multimodal/evidence.py`) read, besides the sensors, causal running
+# statistics of each sensor's own stream over the last few frames: its energy, its frame-to-frame change and
+# the spread inside a frame. A sensor that fails — a flat line when a lead falls off, large swings and spikes
+# under motion — shows there at once, whatever its expert makes of it, and the statistics at t read frames up
+# to t only, so the mixture stays online.
 
 # %%
-names = ["expert:sharp", "expert:steady", "expert:weak", "concat", "cam", "mme"] + ([] if QUICK else ["mam", "ram"])
-models, sharp = {}, test.names.index("sharp")
+names = ["expert:sharp", "expert:steady", "expert:weak", "concat", "cam", "cam+evidence", "mme"]
+names += [] if QUICK else ["mam", "mam+evidence", "ram"]
+models, table, sharp = {}, {}, test.names.index("sharp")
 print(f"{'model':>14} {'accuracy':>9} {'F1':>6}   attention on 'sharp': failing / working frames")
 for name in names:
     pyro.clear_param_store()
@@ -144,9 +152,17 @@ for name in names:
     s = binary_scores(test.y, p)
     a = attention[..., sharp]
     print(f"{name:>14} {s['accuracy']:>9.3f} {s['f1']:>6.3f}   {a[failing].mean():.2f} / {a[~failing].mean():.2f}")
+    table[name] = {"f1": s["f1"], "attention_failing": a[failing].mean()}
+best_single = max(row["f1"] for name, row in table.items() if name.startswith("expert:"))
+assert table["cam+evidence"]["f1"] > best_single and table["cam+evidence"]["attention_failing"] < 0.2
 
 # %% [markdown]
-# Every mixture beats every single sensor, and the attention on `sharp` collapses while it fails. The
+# Every mixture beats every single sensor, and the attention on `sharp` collapses while it fails. The gate
+# that reads the sensors' running statistics leaves `sharp` further (in the quick mode: 0.09 of the weight
+# while it fails, against 0.21 for `cam`) and is the best frame-wise model (F1 0.931 against 0.911). On real
+# beat detection (PhysioNet ECG + pulse wave, one sensor replaced by a flat line or motion noise in 30 % of the
+# test frames; `benchmarks/RESULTS.md`) the default `mam+evidence` gives the failing ECG 0.03 of the weight and
+# reaches F1 94.4 % where the best single sensor reaches 90.6 %. The
 # figure shows one test sequence: the label, the fused probability, each expert's own opinion, and the
 # gate's weights (shaded: the frames where `sharp` fails).
 
