@@ -1,23 +1,26 @@
-"""Speech + music separation table: MixDVAE against supervised IS-NMF, the oracle ideal ratio mask (ceiling)
-and the unprocessed mixture (floor).
+"""Speech + music separation table: MixDVAE (one row per pair of priors) against supervised IS-NMF, the oracle
+ideal ratio mask (ceiling) and the unprocessed mixture (floor), on real speech + real instrument recordings.
 
-Mixtures of T frames (T = 50, 100, 300: 0.8, 1.6, 4.8 s) of a held-out speaker's utterance and of the held-out
-part of a music recording, at a given speech-to-music ratio (SMR, dB). The music recording is split in
-time: the prior and the NMF dictionary learn on the part before ``--music-split`` seconds, mixtures use the
-part after it. IS-NMF learns one dictionary per source on the same training audio as the priors. Scores per
-source: RMSE, SI-SDR (and PESQ wide-band for speech), averaged over ``--mixtures`` random mixtures.
+Mixtures of T frames (T = 50, 100, 300: 0.8, 1.6, 4.8 s) of a held-out speaker's utterance and of a held-out
+instrument recording (Philharmonia phrases of ``--instrument``, split by recording: every fifth file is a
+test recording, the one after it a validation recording, the rest train the IS-NMF music dictionary; see
+``music_split``), music scaled to a speech-to-music ratio (SMR, dB). IS-NMF learns one dictionary per source:
+speech on ``--speech-train`` utterances, music on the training recordings, activations fitted on the mixture,
+Wiener masks. Scores per source: SI-SDR (and PESQ wide-band for speech), averaged over ``--mixtures`` random
+mixtures. ``--split validation`` draws the music from the validation recordings (choose settings there).
 
-    python benchmarks/separation.py \\
-        --speech ../shared/data/speech_librispeech_resemblyzer/test-other \\
+    python benchmarks/separation.py --speech ../shared/data/speech_librispeech_resemblyzer/test-other \\
         --speech-train ../shared/data/speech_librispeech_resemblyzer/train-clean-100 \\
-        --music ../shared/data/pyroomacoustics_samples/music/guitar_16k.wav --music-split 5.2 \\
-        --priors speech=rvae-speech,music=rvae-guitar --frames 50 100 300 --smr 0 5 --json separation.json
+        --music-dir ../shared/data/music_philharmonia --instrument flute --split test \\
+        --priors speech=mix-srnn-wsj.pt,music=mix-srnn-cbf.pt speech=rvae-speech,music=rvae-guitar \\
+        --frames 50 100 300 --smr 0 5 --mixtures 20
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -36,6 +39,20 @@ SOURCES = ("speech", "music")
 
 def speech_set(folder: str, limit: int) -> list[np.ndarray]:
     return [trim_silence(peak_normalise(load_audio(f))) for f in list_audio_files(folder)[:limit]]
+
+
+def music_split(folder: str, instrument: str, split: str) -> list:
+    """The ``split`` ("train", "validation", "test") recordings of one instrument, sorted by file name:
+    index % 5 == 0 test, == 1 validation, else train."""
+    files = sorted(Path(folder).rglob(f"{instrument}_*.mp3"))
+    if not files:
+        raise SystemExit(f"{folder}: no {instrument}_*.mp3 recordings")
+    keep = {"test": lambda i: i % 5 == 0, "validation": lambda i: i % 5 == 1, "train": lambda i: i % 5 > 1}[split]
+    return [f for i, f in enumerate(files) if keep(i)]
+
+
+def music_set(files) -> list[np.ndarray]:
+    return [trim_silence(peak_normalise(load_audio(f))) for f in files]
 
 
 def make_mixture(speech, music, frames: int, smr_db: float, rng):
@@ -61,9 +78,9 @@ def masked(mixture: np.ndarray, masks: torch.Tensor) -> np.ndarray:
     return istft(masks * spec, length=len(mixture)).numpy()
 
 
-def methods(priors, dictionaries, iterations, device):
-    def mixdvae(s, m, x):
-        return separate(x, priors, iterations=iterations, device=device).sources
+def methods(prior_pairs, dictionaries, iterations, device, paper_row: bool):
+    def mixdvae(priors, **kwargs):
+        return lambda s, m, x: separate(x, priors, device=device, **kwargs).sources
 
     def is_nmf(s, m, x):
         return masked(x, nmf_masks(power_spectrogram(torch.as_tensor(x, dtype=torch.float32)), dictionaries))
@@ -75,7 +92,11 @@ def methods(priors, dictionaries, iterations, device):
     def mixture(s, m, x):
         return np.stack([x, x])
 
-    return {"MixDVAE (vem)": mixdvae, "IS-NMF (supervised)": is_nmf, "oracle IRM": oracle_irm, "mixture": mixture}
+    rows = {f"MixDVAE ({label})": mixdvae(priors, iterations=iterations) for label, priors in prior_pairs.items()}
+    if paper_row:  # the first pair under the paper's own protocol: 70 iterations, posterior means
+        label, priors = next(iter(prior_pairs.items()))
+        rows[f"MixDVAE ({label}), paper protocol"] = mixdvae(priors, iterations=70, output="mean")
+    return {**rows, "IS-NMF (supervised)": is_nmf, "oracle IRM": oracle_irm, "mixture": mixture}
 
 
 def scores(references, estimates) -> dict[str, float]:
@@ -90,26 +111,32 @@ def main(args):
     device = resolve_device(args.device)
     rng = np.random.default_rng(args.seed)
     speech = speech_set(args.speech, args.max_utterances)
-    music_all = peak_normalise(load_audio(args.music))
-    cut = int(args.music_split * 16000)
-    music_train, music_test = music_all[:cut], music_all[cut:]
-    train_speech = np.concatenate(speech_set(args.speech_train, args.nmf_utterances))
-    dictionaries = [learn_dictionary(power_spectrogram(torch.as_tensor(a)), rank, seed=args.seed)
-                    for a, rank in ((train_speech, args.nmf_rank), (music_train, args.nmf_rank // 2))]
-    named = dict(item.split("=", 1) for item in args.priors.split(","))
-    priors = [load_prior(named[name], device) for name in SOURCES]
-    separators = methods(priors, dictionaries, args.iterations, device)
+    music = music_set(music_split(args.music_dir, args.instrument, args.split))
+    if args.nmf_cache and Path(args.nmf_cache).is_file():
+        dictionaries = torch.load(args.nmf_cache)
+    else:
+        train_speech = np.concatenate(speech_set(args.speech_train, args.nmf_utterances))
+        train_music = np.concatenate(music_set(music_split(args.music_dir, args.instrument, "train")))
+        dictionaries = [learn_dictionary(power_spectrogram(torch.as_tensor(a)), args.nmf_rank, seed=args.seed)
+                        for a in (train_speech, train_music)]
+        if args.nmf_cache:
+            torch.save(dictionaries, args.nmf_cache)
+    pairs = {}
+    for text in args.priors:
+        named = dict(item.split("=", 1) for item in text.split(","))
+        pairs[" + ".join(Path(named[n]).stem for n in SOURCES)] = [load_prior(named[n], device) for n in SOURCES]
+    separators = methods(pairs, dictionaries, args.iterations, device, args.paper_row)
     table = {}
     for frames in args.frames:
         for smr in args.smr:
             rows = {name: [] for name in separators}
             for _ in tqdm(range(args.mixtures), desc=f"T={frames} SMR={smr:g} dB", leave=False):
-                s, m, x = make_mixture(speech, [music_test], frames, smr, rng)
+                s, m, x = make_mixture(speech, music, frames, smr, rng)
                 for name, method in separators.items():
                     rows[name].append(scores((s, m), method(s, m, x)))
             key = f"T={frames}, SMR {smr:g} dB"
             table[key] = {name: {k: float(np.nanmean([r[k] for r in rs])) for k in rs[0]} for name, rs in rows.items()}
-            print(f"\n{key} ({args.mixtures} mixtures)\n| method | speech SI-SDR | speech PESQ | speech RMSE | "
+            print(f"\n{key} ({args.mixtures} mixtures, {args.split})\n| method | speech SI-SDR | speech PESQ | speech RMSE | "
                   "music SI-SDR | music RMSE |\n|---|---|---|---|---|---|")
             for name, r in table[key].items():
                 print(f"| {name} | {r['speech_si_sdr']:.2f} | {r['speech_pesq']:.2f} | {r['speech_rmse']:.4f} | "
@@ -123,17 +150,22 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--speech", required=True, help="folder of held-out speakers' utterances")
     p.add_argument("--speech-train", required=True, help="folder of the speech prior's training utterances")
-    p.add_argument("--music", required=True, help="one music recording, split in time by --music-split")
-    p.add_argument("--music-split", type=float, default=5.2, help="seconds of music for training (default 5.2)")
-    p.add_argument("--priors", default="speech=rvae-speech,music=rvae-guitar",
-                   help="speech=PRIOR,music=PRIOR (checkpoints or shipped names)")
+    p.add_argument("--music-dir", required=True, help="the Philharmonia folder (music_philharmonia)")
+    p.add_argument("--instrument", default="flute", help="instrument of the music recordings (default flute)")
+    p.add_argument("--split", default="validation", choices=["validation", "test"],
+                   help="music recordings to mix (default validation; report test)")
+    p.add_argument("--priors", nargs="+", default=["speech=rvae-speech,music=rvae-guitar"],
+                   help="one speech=PRIOR,music=PRIOR pair per MixDVAE row (checkpoints or shipped names)")
     p.add_argument("--frames", type=int, nargs="+", default=[50, 100, 300], help="mixture lengths T in frames")
     p.add_argument("--smr", type=float, nargs="+", default=[0.0, 5.0], help="speech-to-music ratios in dB")
     p.add_argument("--mixtures", type=int, default=10, help="random mixtures per condition (default 10)")
     p.add_argument("--max-utterances", type=int, default=50, help="held-out utterances to draw from")
     p.add_argument("--nmf-utterances", type=int, default=40, help="training utterances for the speech atoms")
-    p.add_argument("--nmf-rank", type=int, default=32, help="speech atoms; music gets half (default 32)")
-    p.add_argument("--iterations", type=int, default=100, help="MixDVAE VEM iterations (default 100)")
+    p.add_argument("--nmf-rank", type=int, default=32, help="atoms per source (default 32)")
+    p.add_argument("--nmf-cache", help="load the IS-NMF dictionaries from this file, or learn and save them there")
+    p.add_argument("--iterations", type=int, default=20, help="MixDVAE VEM iterations (default 20)")
+    p.add_argument("--paper-row", action="store_true",
+                   help="add the first pair under the paper's protocol (70 iterations, posterior means)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", help="also write the table to this JSON file")
     p.add_argument("--device", default="cpu")

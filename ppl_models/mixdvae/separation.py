@@ -1,53 +1,75 @@
-"""Single-channel source separation with :class:`SpectralMixDVAE`: mixture waveform in, one waveform per
-source out, each the inverse STFT of the source's posterior mean — the mixture under a soft mask.
+"""Single-channel source separation with MixDVAE (Lin, Girin & Alameda-Pineda, TMLR 2023): mixture waveform
+in, one waveform per source out, each the inverse STFT of the source's posterior mean from the paper's VEM
+(:func:`ppl_models.mixdvae.spectral_vem.paper_vem`).
 
-The mixture is peak-normalised on the way in (the priors were trained on peak-normalised audio) and the
-estimates are scaled back by the same gain, so they sum to about the mixture at its own level.
+As in the paper's protocol, the mixture's STFT is cut into segments of ``segment`` frames (50, the priors'
+training length; the last segment overlaps the one before), each segment is scaled as if its waveform piece
+were peak-normalised (the priors were trained on peak-normalised pieces), the segments are separated together
+as one batch, and the estimates are scaled back and joined.
+
+Output (``output``): the paper returns each source's posterior mean m_n. The mean is not a partition of the
+mixture: in a bin that both priors find plausible, both m_n are close to x, so the quieter source (music at a
+positive speech-to-music ratio) receives the louder one's bins. ``"share"`` (default) instead gives each source
+the share of the mixture that its posterior power claims, x |m_n|^2 / sum_k |m_k|^2: the masks sum to one. On
+12 validation mixtures (validation speakers and flute recordings, T = 50 and 100) the share scored 0.6-4.3 dB
+higher SI-SDR on music and 0.1-1.4 dB lower on speech than the mean, and 20 iterations as well as the paper's
+70 or better (more iterations let a source claim ever more bins).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
-import pyro
 import torch
-from pyro.infer import SVI, TraceEnum_ELBO
-from pyro.optim import Adam
-from tqdm.auto import trange
 
 from ppl_models.data.audio import check_signal
-from ppl_models.data.stft import N_FFT, istft, stft
-from ppl_models.mixdvae.separation_model import SpectralMixDVAE
+from ppl_models.data.stft import HOP_LENGTH, N_FFT, istft, stft
+from ppl_models.mixdvae.spectral_vem import paper_vem
+
+SEGMENT = 50
 
 
 @dataclass
 class Separation:
     sources: np.ndarray  # (N, samples) estimated waveforms
-    masks: np.ndarray  # (N, T, F) soft masks |m_n| / |x|
-    noise_var: float
-    beta: np.ndarray
-    losses: list[float] = field(default_factory=list)
+    masks: np.ndarray  # (N, T, F) |m_n| / |x|
+    beta: np.ndarray  # (N,) share of the mixture's power given to each source
 
 
-def separate(mixture: np.ndarray, priors: list, iterations: int = 100, device="cpu",
-             progress: bool = False) -> Separation:
-    """Separate a mono 16 kHz ``mixture`` into ``len(priors)`` sources by variational EM (guide ``vem``)."""
+def segment_starts(frames: int, segment: int) -> list[int]:
+    """First frames of the segments that tile ``frames``: every ``segment``, the last one flush with the end."""
+    if frames <= segment:
+        return [0]
+    starts = list(range(0, frames - segment + 1, segment))
+    return starts if starts[-1] + segment == frames else starts + [frames - segment]
+
+
+def separate(mixture: np.ndarray, priors: list, iterations: int = 20, segment: int = SEGMENT,
+             noise_ratio: float = 0.03, output: str = "share", device="cpu", progress: bool = False) -> Separation:
+    """Separate a mono 16 kHz ``mixture`` into ``len(priors)`` sources; ``output`` "share" or "mean" (the
+    paper's). ``progress`` is accepted for the command line's sake (one batch, no loop to show)."""
+    if output not in ("share", "mean"):
+        raise ValueError(f"output must be 'share' or 'mean', got {output!r}")
     mixture = check_signal(np.asarray(mixture, dtype=np.float32), "mixture")
     length = len(mixture)
     mixture = np.pad(mixture, (0, max(0, N_FFT - length)))  # the STFT needs one whole window
-    gain = float(np.abs(mixture).max())
-    spec = stft(torch.as_tensor(mixture / gain)).T.to(device)  # (T, F) complex
-    x = torch.view_as_real(spec)[None].contiguous()  # (1, T, F, 2)
-    mix = SpectralMixDVAE([p.to(device) for p in priors]).to(device)
-    mix.start(x)
-    with pyro.get_param_store().scope():
-        svi = SVI(mix.model, mix.guide_vem, Adam({"lr": 1e-3}), loss=TraceEnum_ELBO(max_plate_nesting=3))
-        losses = []
-        for _ in trange(iterations, desc="separating", disable=not progress, leave=False):
-            losses.append(svi.step(x))
-            mix.vem_update(x)
-    m = torch.view_as_complex(mix.state.m[0].permute(2, 0, 1, 3).contiguous())  # (N, T, F)
-    waves = np.stack([istft(m_n.T.cpu(), length=len(mixture)).numpy()[:length] * gain for m_n in m])
-    masks = (m.abs() / spec.abs().clamp_min(1e-12)).cpu().numpy()
-    return Separation(waves, masks, float(mix.state.noise_var), mix.state.beta.cpu().numpy(), losses)
+    spec = stft(torch.as_tensor(mixture)).T.to(device)  # (T, F) complex
+    frames = spec.shape[0]
+    starts = segment_starts(frames, segment)
+    width = min(segment, frames)
+    peaks = torch.tensor([max(float(np.abs(mixture[s * HOP_LENGTH:(s + width - 1) * HOP_LENGTH + 1]).max()), 1e-8)
+                          for s in starts], device=device)
+    x = torch.stack([spec[s:s + width] for s in starts]) / peaks[:, None, None]  # (B, width, F)
+    m = paper_vem([p.to(device).eval() for p in priors], x, iterations, noise_ratio)
+    if output == "share":
+        power = m.abs().square()
+        m = power / power.sum(0).clamp_min(1e-30) * x
+    m = m * peaks[:, None, None]
+    joined = torch.zeros(len(priors), frames, spec.shape[1], dtype=spec.dtype, device=device)
+    for b, s in reversed(list(enumerate(starts))):  # the overlapping last segment first, then overwritten
+        joined[:, s:s + width] = m[:, b]
+    waves = np.stack([istft(m_n.T.cpu(), length=len(mixture)).numpy()[:length] for m_n in joined])
+    masks = (joined.abs() / spec.abs().clamp_min(1e-12)).cpu().numpy()
+    shares = joined.abs().square().sum((1, 2))
+    return Separation(waves, masks, (shares / shares.sum()).cpu().numpy())
