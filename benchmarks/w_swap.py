@@ -48,6 +48,7 @@ from ppl_models.plots import plt, save_figure
 
 VOICING = 0.25  # cepstral peak (natural-log units) above which an active frame counts as voiced
 ACTIVE_DB = 40.0
+FIGURE_F0_GAP = 50.0  # the figure shows the first pair whose pitches differ by more (Hz), else the last pair
 MEL = torch.as_tensor(mel_filterbank(40))
 
 
@@ -123,6 +124,30 @@ def fraction(moves, gaps) -> float:
     return float(np.sum(moves[keep] * gaps[keep]) / np.sum(gaps[keep] ** 2)) if keep.any() else float("nan")
 
 
+def nearest_neighbour_accuracy(codes: torch.Tensor, speakers: list[str]) -> float:
+    """Leave-one-out 1-nearest-neighbour (cosine) speaker accuracy of per-utterance codes (N, D)."""
+    codes = torch.nn.functional.normalize(codes - codes.mean(0), dim=1)
+    similarity = (codes @ codes.T).fill_diagonal_(-float("inf"))
+    return float(np.mean([speakers[j] == s for j, s in zip(similarity.argmax(1).tolist(), speakers)]))
+
+
+def identify_speakers(prior, files, seconds: float) -> dict[str, float]:
+    """Which held-out speaker said an utterance, from w (the mean of q(w | s)) or, as the simple baseline, from
+    the utterance's long-term envelope; utterances of speakers with one utterance only are left out."""
+    speakers = [speaker_of(f) for f in files]
+    keep = [i for i, s in enumerate(speakers) if speakers.count(s) > 1]
+    spectra = [spectrogram(files[i], seconds) for i in keep]
+    speakers = [speakers[i] for i in keep]
+    counts = np.array([speakers.count(s) - 1 for s in speakers]) / (len(speakers) - 1)
+    result = {"w": nearest_neighbour_accuracy(torch.cat([prior.encode_w(x) for x in spectra]), speakers),
+              "envelope": nearest_neighbour_accuracy(torch.stack([envelope(x[0]) for x in spectra]), speakers),
+              "chance": float(counts.mean())}
+    print(f"speaker identification, {len(speakers)} utterances of {len(set(speakers))} held-out speakers "
+          f"(leave-one-out 1-NN, cosine): w {result['w']:.2f}, long-term envelope {result['envelope']:.2f}, "
+          f"chance {result['chance']:.2f}")
+    return result
+
+
 def figure(name, a, b, outs, path):
     """Log spectrograms of A, B and A decoded with w_A and with w_B (teacher-forced and free-running)."""
     panels = {"A (real)": a, "B (real)": b, **outs}
@@ -148,13 +173,14 @@ def main(args):
         raise SystemExit(2)
     test = split_by_speaker([f for folder in args.held_out_of.split(",") for f in list_audio_files(folder)])[2]
     triples = pairs_of(test, args.pairs, args.seed)
-    rows = {}  # way -> {measurement: one value per pair}
+    rows, kl_w, drawn = {}, [], False  # way -> {measurement: one value per pair}; KL(q(w | s_A) || p(w)) per pair
     for i, (fa, fb, fc) in enumerate(triples):
         a, b, c = (spectrogram(f, args.seconds) for f in (fa, fb, fc))
         outs = decodings(prior, a, prior.encode_w(b))
         outs["control: third speaker's w"] = (outs["teacher-forced"][0],
                                               decodings(prior, a, prior.encode_w(c))["teacher-forced"][1])
         ea, eb, f0_a, f0_b = envelope(a[0]), envelope(b[0]), pitch(a[0])[0], pitch(b[0])[0]
+        kl_w.append(float(prior.kl_w(a)))
         for way, (own, swapped) in outs.items():
             e_own, e_swap = envelope(own), envelope(swapped)
             f0_own, (f0_swap, voiced) = pitch(own)[0], pitch(swapped)
@@ -163,7 +189,8 @@ def main(args):
                         "own_to_a": float((e_own - ea).norm()), "voiced": voiced}
             for key, value in measured.items():
                 rows.setdefault(way, {}).setdefault(key, []).append(value)
-        if i == 0 and args.figure:
+        if args.figure and not drawn and (abs(f0_b - f0_a) > FIGURE_F0_GAP or i == len(triples) - 1):
+            drawn = True
             panels = {f"A decoded with w_A ({w})": outs[w][0] for w in ("teacher-forced", "free-running")}
             panels.update({f"A decoded with w_B ({w})": outs[w][1] for w in ("teacher-forced", "free-running")})
             path = figure(Path(args.prior).name, a[0], b[0], panels, args.figure)
@@ -182,7 +209,9 @@ def main(args):
               f"{x['f0_fraction']:.2f} | {x['voiced']:.2f} |")
     gaps = np.array([np.linalg.norm(g) for g in rows["teacher-forced"]["gap"]])
     f0 = np.abs(rows["teacher-forced"]["f0_gap"])
-    print(f"real A to B: envelope distance {gaps.mean():.3f}, |f0 B - f0 A| median {np.nanmedian(f0):.0f} Hz")
+    print(f"real A to B: envelope distance {gaps.mean():.3f}, |f0 B - f0 A| median {np.nanmedian(f0):.0f} Hz; "
+          f"KL(q(w|s_A) || p(w)) {np.mean(kl_w):.2f} nats")
+    results["speaker identification"] = identify_speakers(prior, test, args.seconds)
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=1)
@@ -197,7 +226,7 @@ def parse_args(argv=None):
     p.add_argument("--pairs", type=int, default=20)
     p.add_argument("--seconds", type=float, default=4.0, help="decode the first SECONDS of each utterance")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--figure", help="spectrograms of the first pair")
+    p.add_argument("--figure", help="spectrograms of one pair (the first with pitches > 50 Hz apart)")
     p.add_argument("--json")
     return p.parse_args(argv)
 
