@@ -59,6 +59,10 @@ def cmd_demo(args) -> int:
     noisy, gmm = summary["noisy_vs_clean"], summary["gmm"]
     print(f"demo written to {args.out}/ in {summary['seconds']} s:")
     print(f"  tracking window: {summary['tracking_window']}")
+    cross = summary["crossing"]
+    print(f"  tracks crossing under occlusion (tracking_vs_kalman.png): track's default MOTA "
+          f"{cross['default']['mota']:.3f}, IDS {cross['default']['num_switches']:.0f}; Kalman + Hungarian MOTA "
+          f"{cross['kalman_hungarian']['mota']:.3f}, IDS {cross['kalman_hungarian']['num_switches']:.0f}")
     print(f"  speech + pink noise 0 dB vs clean: SI-SDR {noisy['si_sdr']:.2f} dB, PESQ-WB {noisy['pesq']:.2f},"
           f" ESTOI {noisy['estoi']:.3f}")
     print(f"  enumerated GMM: MAP assignment accuracy {gmm['map_accuracy']:.3f}, "

@@ -108,6 +108,56 @@ def plot_tracking_result(window, estimates: np.ndarray, responsibilities: np.nda
     return save_figure(fig, path)
 
 
+def plot_tracking_comparison(window, ours: np.ndarray, responsibilities: np.ndarray, theirs: np.ndarray,
+                             switches: list[tuple[int, int, int]], path, titles: tuple[str, str]):
+    """Two trackers through the same window, x of each box centre over time: on the left ``ours`` with every
+    detection coloured by its posterior assignment (the blend sum_n P(a_t gives k to n) colour_n); on the right
+    ``theirs`` over black detections, its identity ``switches`` (frame index, truth index, estimate index) marked.
+    Truth in thick grey; ticks below: frames missing a detection. With switches, a second row zooms on them.
+    ``window`` in image coordinates; estimates (N, T, 4) in the same coordinates; responsibilities (T, K, N')
+    (a clutter column beyond N is left out of the colours)."""
+    rows = 2 if switches else 1
+    fig, axes = plt.subplots(rows, 2, figsize=(11, 3.2 * rows), squeeze=False)
+    N, T = ours.shape[0], len(window.frames)
+    colours = np.array(PALETTE[:N])
+    x = lambda boxes: (boxes[..., 0] + boxes[..., 2]) / 2  # noqa: E731
+    t_det, k_det = np.nonzero(window.mask)
+    det = x(window.detections)[t_det, k_det]
+    blend = np.clip(responsibilities[t_det, k_det, :N] @ colours, 0, 1)
+    missed = np.nonzero(window.mask.sum(-1) < window.tracks.shape[1])[0]
+    for row in axes:
+        for ax, est in zip(row, (ours, theirs)):
+            for n in range(window.tracks.shape[1]):
+                ax.plot(np.arange(T), x(window.tracks[:, n]), color="0.6", lw=5, alpha=0.45)
+            for n in range(N):
+                ax.plot(np.arange(T), x(est[n]), color=colours[n], lw=1.6, label=f"source {n + 1}")
+        row[0].scatter(t_det, det, c=blend, s=14, zorder=3, edgecolors="none")
+        row[1].scatter(t_det, det, color="k", s=6, zorder=3)
+        for t, _, h in switches:
+            row[1].scatter(t, x(theirs[h, t]), marker="X", s=140, color="red", edgecolors="k", zorder=4)
+    if switches:
+        frames = [t for t, _, _ in switches]
+        t0, t1 = max(0, min(frames) - 8), min(T - 1, max(frames) + 8)
+        near = x(window.tracks[t0:t1 + 1, sorted({n for _, n, _ in switches})])
+        pad = 0.3 * (near.max() - near.min()) + 0.005
+        for ax in axes[1]:
+            ax.set(xlim=(t0 - 0.5, t1 + 0.5), ylim=(near.min() - pad, near.max() + pad), xlabel="frame",
+                   title=f"zoom on frames {t0}-{t1}")
+        axes[1, 1].scatter([], [], marker="X", s=80, color="red", edgecolors="k", label="identity switch")
+    for row in axes:
+        low = row[0].get_ylim()[0]
+        for ax in row:
+            ax.set_ylim(*row[0].get_ylim())
+            ax.scatter(missed, np.full(len(missed), low), marker="|", color="0.3", s=40, zorder=5,
+                       label="frame with a missed detection")
+        row[0].set_ylabel("x of the box centre")
+    axes[0, 0].set_title(f"{titles[0]}\ndots coloured by P(assignment)")
+    axes[0, 1].set_title(f"{titles[1]}\n{len(switches)} identity switch{'es' if len(switches) != 1 else ''}")
+    axes[-1, 1].legend(fontsize=8, loc="best")
+    fig.tight_layout()
+    return save_figure(fig, path)
+
+
 def plot_spectrograms(signals: dict[str, np.ndarray], path, sample_rate: int = 16000):
     """Log-power spectrograms (dB) of several signals, one panel each."""
     from ppl_models.data.stft import HOP_LENGTH, power_spectrogram

@@ -101,6 +101,11 @@ def test_demo_recovers_the_mixture_and_writes_its_figures(tmp_path, capsys):
     assert summary["gmm"]["map_accuracy"] > 0.97
     assert summary["noisy_vs_clean"]["si_sdr"] == pytest.approx(0.0, abs=0.01)  # mixed at 0 dB SNR
     assert summary["tracking"]["mota"] > 0.9  # MixDVAE on the synthetic 3-object window
+    crossing = summary["crossing"]  # two tracks overlap, one hidden, and part: track's default vs Kalman + Hungarian
+    ours, kalman = crossing["default"], crossing["kalman_hungarian"]
+    assert crossing["crosses"] and kalman["num_switches"] >= 1
+    assert ours["mota"] >= kalman["mota"] and ours["num_switches"] < kalman["num_switches"], crossing
+    assert "Kalman + Hungarian MOTA" in out and "track's default MOTA" in out
     fusion = summary["fusion"]
     assert fusion["accuracy"]["cam"] > max(v for k, v in fusion["accuracy"].items() if k.startswith("expert:"))
     assert fusion["attention_on_sharp_failing"] < fusion["attention_on_sharp_working"] - 0.2
@@ -108,9 +113,10 @@ def test_demo_recovers_the_mixture_and_writes_its_figures(tmp_path, capsys):
     assert imputed["mvrnn"] < 0.6 * imputed["unimodal"]  # the shared latent carries b's shared cause from a
     enhancement = summary["enhancement"]
     assert enhancement["enhanced"]["si_sdr"] > enhancement["noisy"]["si_sdr"] + 5  # U-NA, no clean speech seen
-    for name in ("trajectories", "tracking_window", "mixdvae_tracking", "audio_spectrograms", "gmm_fit",
-                 "gmm_elbo", "fusion_attention", "mvrnn_imputation", "enhancement_spectrograms"):
+    for name in ("trajectories", "tracking_window", "mixdvae_tracking", "tracking_vs_kalman", "audio_spectrograms",
+                 "gmm_fit", "gmm_elbo", "fusion_attention", "mvrnn_imputation", "enhancement_spectrograms"):
         assert (tmp_path / f"{name}.png").stat().st_size > 10_000
+    assert (tmp_path / "tracking_vs_kalman.png").stat().st_size < 200_000
 
 
 def test_device_cuda_without_gpu_is_a_clear_error(tmp_path, capsys):

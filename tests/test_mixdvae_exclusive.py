@@ -173,3 +173,15 @@ def test_default_tracker_beats_kalman_hungarian_where_mot17_tracks_cross():
     ours = evaluate_windows(windows, fit(mix, obs, mask, start, iterations=30).sources.numpy())["OVERALL"]
     kh = evaluate_windows(windows, kalman_hungarian(obs, mask, init, noise=0.1, accel=prior.accel).numpy())["OVERALL"]
     assert ours["mota"] > kh["mota"] + 0.05 and ours["num_switches"] <= kh["num_switches"], (ours, kh)
+
+
+def test_identity_switches_name_the_frame_and_the_swapped_tracks():
+    from ppl_models.data.synthetic import synthetic_tracking_window
+    from ppl_models.mixdvae.tracking import identity_switches, to_prior_coords
+
+    window = synthetic_tracking_window(3, 40, seed=1)
+    truth = to_prior_coords(window.tracks.transpose(1, 0, 2))  # (N, T, 4) estimates equal to the truth
+    assert identity_switches(window, truth) == []
+    swapped = truth.copy()
+    swapped[[0, 1], 25:] = truth[[1, 0], 25:]  # estimates 1 and 2 trade their people at frame index 25
+    assert sorted(identity_switches(window, swapped)) == [(25, 0, 1), (25, 1, 0)]

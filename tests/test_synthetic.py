@@ -78,3 +78,26 @@ def test_synthetic_tracking_window_misses_and_labels():
     assert 0.15 < w.miss_rate < 0.45
     for t, k in zip(*np.nonzero(w.mask)):
         np.testing.assert_allclose(w.detections[t, k], w.tracks[t, w.labels[t, k]])  # zero jitter: exact
+
+
+def test_occluded_fraction_counts_only_a_nearer_larger_box():
+    from ppl_models.data.synthetic.mixtures import occluded_fraction
+
+    small = [0.0, 0.0, 0.2, 0.2]  # area 0.04, half of it under the large box
+    large = [0.1, -0.1, 0.5, 0.3]  # area 0.16, a quarter of it over the small box
+    far = [0.8, 0.8, 0.9, 0.9]
+    fraction = occluded_fraction(np.array([[small, large, far]]))
+    np.testing.assert_allclose(fraction, [[0.5, 0.0, 0.0]])  # the larger (nearer) box is not occluded
+
+
+def test_occlusion_window_misses_the_hidden_track_where_tracks_cross():
+    from ppl_models.data.synthetic import synthetic_occlusion_window
+    from ppl_models.data.synthetic.mixtures import occluded_fraction
+
+    window = synthetic_occlusion_window(3, 60, seed=177)
+    hidden = occluded_fraction(window.tracks) > 0.7  # visibility < 0.3: never detected
+    assert hidden.any()
+    detected = np.zeros_like(hidden)
+    t, k = np.nonzero(window.mask)
+    detected[t, window.labels[t, k]] = True
+    assert not (detected & hidden).any()

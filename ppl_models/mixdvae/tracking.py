@@ -105,6 +105,19 @@ def evaluate_windows(windows: list[TrackWindow], estimates: np.ndarray, frame: s
     return table if "OVERALL" in table else {**table, "OVERALL": next(iter(table.values()))}  # one window
 
 
+def identity_switches(window: TrackWindow, estimates: np.ndarray, frame: str = "y-up") -> list[tuple[int, int, int]]:
+    """py-motmetrics' identity switches of (N, T, 4) estimates (prior coordinates) on one window:
+    (frame index t, ground-truth track index, estimate index) each, the estimate that takes the track over."""
+    from ppl_models.metrics.tracking import accumulate
+
+    hypotheses = estimates_to_records(estimates, window.frames, frame=frame)
+    events = accumulate(window_gt_records(window), hypotheses).mot_events
+    switches = events[events.Type == "SWITCH"]
+    first, ids = int(window.frames[0]), list(window.track_ids)
+    return [(int(f) - first, ids.index(o), int(h) - 1)
+            for (f, _), o, h in zip(switches.index, switches.OId, switches.HId)]
+
+
 def detections_by_frame(records: MotRecords, image_size: tuple[float, float], frames: np.ndarray,
                         frame: str = "y-up"):
     """obs (1, T, K, 4) in prior coordinates and mask (1, T, K) for the given frames, K the most per frame."""

@@ -32,3 +32,28 @@ def synthetic_tracking_window(num_sources: int = 3, length: int = 60, jitter: fl
     det, mask, labels = simulate_detections(tracks, jitter, miss_rate, rng)
     return TrackWindow("synthetic", np.arange(1, length + 1), np.arange(1, num_sources + 1), tracks, det, mask,
                        labels)
+
+
+def occluded_fraction(tracks: np.ndarray) -> np.ndarray:
+    """(T, N) fraction of each (T, N, 4) box covered by a *nearer* one, nearer meaning larger (closer to the
+    camera); a box behind two others counts the one covering most of it."""
+    lo, hi = np.minimum(tracks[..., :2], tracks[..., 2:]), np.maximum(tracks[..., :2], tracks[..., 2:])
+    area = np.prod(hi - lo, axis=-1)  # (T, N)
+    overlap = np.clip(np.minimum(hi[:, :, None], hi[:, None]) - np.maximum(lo[:, :, None], lo[:, None]), 0, None)
+    nearer = area[:, None, :] > area[:, :, None]  # [t, n, m]: m is in front of n
+    return (overlap.prod(-1) * nearer).max(-1) / area
+
+
+def synthetic_occlusion_window(num_sources: int = 3, length: int = 60, seed: int = 0, **detection_args):
+    """Like :func:`synthetic_tracking_window`, with detections simulated as for the MOT17 windows
+    (:func:`ppl_models.data.mot17_windows.occlusion_detections`: corner jitter, bursty misses, and no detection
+    while a box is less than 30 % visible), a box's visibility being 1 - :func:`occluded_fraction`. Where two
+    tracks cross, the farther one disappears for a few frames, as a pedestrian does behind another."""
+    from ppl_models.data.mot17_windows import occlusion_detections
+
+    rng = np.random.default_rng(seed)
+    tracks = np.stack([sample_trajectory(rng, length) for _ in range(num_sources)], axis=1)  # (T, N, 4)
+    tracks[..., 1::2] = 1 - tracks[..., 1::2]
+    det, mask, labels = occlusion_detections(tracks, 1 - occluded_fraction(tracks), rng=rng, **detection_args)
+    return TrackWindow("synthetic", np.arange(1, length + 1), np.arange(1, num_sources + 1), tracks, det, mask,
+                       labels)
