@@ -178,7 +178,7 @@ def main(args) -> None:
         Path(args.json).write_text(json.dumps(report, indent=2))
         return
     checkpoints = {}
-    if not args.skip_und and {"und", "unda"} & set(args.modes):
+    if not args.skip_und and not args.no_models and {"und", "unda"} & set(args.modes):
         corpus = [it.noisy for seed in range(3)
                   for it in noisy_speech_set(args.data, "train", all_snrs, seed=10 + seed)]
         n_val = len(corpus) // 10
@@ -218,14 +218,15 @@ def main(args) -> None:
                 estimates = [denoise(family, it.noisy, **setting) for it in items]
                 rtf = (time.perf_counter() - start) / (sum(len(it.noisy) for it in items) / SAMPLE_RATE)
                 add(set_name, f"{family} ({label})", items, estimates, rtf=rtf)
-        if not args.no_oracle:
+        if not args.no_oracle and not args.no_models:
             iterations = args.iterations or DEFAULT_ITERATIONS["una"]
             estimates, rtf = oracle(items, prior, device, iterations)
             add(set_name, "oracle: true noise power, U-NA encoder", items, estimates, iterations=iterations, rtf=rtf)
         configs = [(nm, "una") for nm in NEURAL] + [("nmf", "una")]
         if checkpoints:
             configs += [(nm, mode) for nm in NEURAL for mode in ("und", "unda")]
-        configs = [(nm, mode) for nm, mode in configs if nm in args.noise_models and mode in args.modes]
+        configs = [(nm, mode) for nm, mode in configs if nm in args.noise_models and mode in args.modes
+                   and not args.no_models]
         for nm, mode in configs:
             kwargs = {"noise_model": nm, "mode": mode, "floor_quantile": settings[nm]["floor_quantile"],
                       "noise_checkpoint": checkpoints.get(nm)}
@@ -281,6 +282,7 @@ if __name__ == "__main__":
     parser.add_argument("--und-epochs", type=int, default=60)
     parser.add_argument("--no-baselines", action="store_true", help="no classical baseline rows")
     parser.add_argument("--no-oracle", action="store_true", help="no oracle (true noise power) row")
+    parser.add_argument("--no-models", action="store_true", help="only the noisy input and the baselines")
     parser.add_argument("--torch-reference", action="store_true", help="time LV U-NA in plain PyTorch too")
     parser.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 2) - 1),
                         help="processes for PESQ/ESTOI scoring")

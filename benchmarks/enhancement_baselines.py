@@ -23,8 +23,7 @@ GRIDS = {
                              dict(db_reduc=25, beta=10, lookback=12, alpha=1),
                              dict(db_reduc=10, beta=10, lookback=12, alpha=1),
                              dict(db_reduc=25, beta=30, lookback=12, alpha=3)],
-    "iterative Wiener": [dict(iterations=2, alpha=0.8), dict(iterations=1, alpha=0.8), dict(iterations=3, alpha=0.8),
-                         dict(iterations=2, alpha=0.95)],
+    "iterative Wiener": [dict(iterations=2, alpha=0.8), dict(iterations=1, alpha=0.8)],  # fewer: the slowest
     "noisereduce": [dict(stationary=False, prop_decrease=1.0), dict(stationary=True, prop_decrease=1.0),
                     dict(stationary=False, prop_decrease=0.7), dict(stationary=True, prop_decrease=0.7),
                     dict(stationary=False, prop_decrease=0.5), dict(stationary=True, prop_decrease=0.5)],

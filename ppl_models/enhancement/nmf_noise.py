@@ -43,8 +43,8 @@ class NMFNoise(nn.Module):
         B, T, F = noisy_power.shape
         utterance = torch.arange(B) if utterance is None else torch.as_tensor(utterance)
         g = torch.Generator().manual_seed(seed)
-        floor = noise_floor(noisy_power, floor_quantile, mask).cpu()[:, None]  # (F, 1): W H starts near the noise floor
-        W = torch.rand(int(utterance.max()) + 1, F, rank, generator=g).add(0.5) * floor
+        floor = noise_floor(noisy_power, floor_quantile, mask, utterance.to(noisy_power.device)).cpu()[..., None]
+        W = torch.rand(int(utterance.max()) + 1, F, rank, generator=g).add(0.5) * floor  # W H near each one's floor
         self.register_buffer("utterance", utterance.to(noisy_power.device))
         self.register_buffer("W", W.to(noisy_power.device))
         self.register_buffer("H", (torch.rand(B, rank, T, generator=g).add(0.5) / rank).to(noisy_power.device))
