@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import sys
 import time
 
 import numpy as np
@@ -72,6 +73,12 @@ def spread(files, limit: int):
 
 
 def main(args):
+    priors = {name: load_prior(source, "cpu") for name, source in args.priors.items()}
+    for name, prior in priors.items():
+        if prior.likelihood.kind != "power":
+            print(f"--priors {name}={args.priors[name]}: not a speech prior ({prior.likelihood.kind} likelihood)",
+                  file=sys.stderr)
+            raise SystemExit(2)
     torch.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)
     frames = int(round(args.seconds * 16000 / HOP_LENGTH))
@@ -112,9 +119,7 @@ def main(args):
     shuffled = train_power[torch.randint(len(train_power), (args.num, frames))]
     score("training frames in random order", to_waveforms(shuffled, args.griffin_lim))
 
-    priors = dict(item.split("=", 1) for item in args.priors.split(",")) if args.priors else {}
-    for name, source in priors.items():
-        prior = load_prior(source, "cpu")
+    for name, prior in priors.items():
         for column, draw in (("fd_mean", False), ("fd_draw", True)):
             torch.manual_seed(args.seed)
             start = time.perf_counter()
@@ -125,7 +130,7 @@ def main(args):
             if draw:
                 examples[f"{name} (ancestral draw)"] = signals[0]
 
-    print(f"\n| set | FD, decoder mean fed back | FD, draw fed back (ancestral) |\n|---|---|---|")
+    print("\n| set | FD, decoder mean fed back | FD, draw fed back (ancestral) |\n|---|---|---|")
     for name, r in results.items():
         cell = lambda c: f"{r[c]:.2f} ± {r[c + '_boot_std']:.2f}" if c in r else "–"  # noqa: E731
         print(f"| {name} | {cell('fd_mean')} | {cell('fd_draw') if 'fd_draw' in r else cell('fd')} |")
@@ -151,7 +156,12 @@ def parse_args(argv=None):
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--figure", help="write spectrograms of one real and one generated sequence per prior here")
     p.add_argument("--json", help="also write the results to this JSON file")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    items = args.priors.split(",") if args.priors else []
+    if any("=" not in item for item in items):
+        p.error(f"--priors: expected NAME=CKPT,..., got {args.priors!r}")
+    args.priors = dict(item.split("=", 1) for item in items)
+    return args
 
 
 if __name__ == "__main__":
