@@ -750,15 +750,17 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Single-channel source separation with a mixture of DVAE sources (Lin et "
                                    "al., TMLR 2023): every time-frequency bin of the mixture is assigned to one "
                                    "source by exact enumeration, each source follows its own frozen spectrogram "
-                                   "prior, and variational EM returns each source's posterior mean (a soft mask "
-                                   "on the mixture). Writes NAME.wav per source and separation.png.")
+                                   "prior, and the paper's variational EM (50-frame segments, v_x = 3 % of each "
+                                   "bin's power) gives each source the share of the mixture its posterior power "
+                                   "claims. Writes NAME.wav per source and separation.png.")
     p.add_argument("mixture", metavar="MIX", help="mixture audio file (mono or averaged to mono; resampled to "
                                                   "16 kHz), or a folder of them (OUT_DIR/NAME/SOURCE.wav each)")
-    p.add_argument("--priors", default="speech=rvae-speech,music=rvae-guitar",
+    p.add_argument("--priors", default="speech=rvae-speech,music=rvae-music",
                    help="NAME=PRIOR per source, comma-separated; PRIOR is a checkpoint or a shipped name "
-                        "(default: speech=rvae-speech,music=rvae-guitar)")
+                        "(default: speech=rvae-speech,music=rvae-music, the music prior trained on real "
+                        "instrument phrases; rvae-guitar saw 5 s of one guitar)")
     p.add_argument("--out-dir", required=True, help="folder for NAME.wav and separation.png")
-    p.add_argument("--iterations", type=int, default=100, help="variational EM iterations (default: 100)")
+    p.add_argument("--iterations", type=int, default=20, help="variational EM iterations (default: 20)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     _common(p)
     p.set_defaults(func=cmd_separate)
