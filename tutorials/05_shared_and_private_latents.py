@@ -20,7 +20,9 @@
 #    likelihood against a forward algorithm written by hand, chain by chain; a missing frame adds nothing;
 # 3. replaces the discrete chains by continuous latents with recurrences: the multimodal VRNN (eq. 42-47),
 #    whose ELBO has one reconstruction term per sensor and one KL per chain;
-# 4. trains it with and without *modality dropout* and imputes a sensor through a gap;
+# 4. trains it with and without *modality dropout*, sets it against the simple baseline — a linear regression
+#    on the other sensor's neighbouring frames (`ridge`) — and against the zoo's default, an MVRNN of what that
+#    regression leaves (`ridge+mvrnn`), and imputes a sensor through a gap;
 # 5. probes what the shared latent learned to carry.
 #
 # Set `TUTORIAL_QUICK=1` for the reduced mode the tests run.
@@ -158,7 +160,8 @@ print({k: round(v.mean().item(), 2) for k, v in terms.items()}, "(per sequence, 
 
 # %%
 rows, fitted = {}, {}
-runs = [("unimodal", 0.25), ("hmm", 0.25), ("lds", 0.25), ("mvrnn", 0.0), ("mvrnn", 0.25)]
+runs = [("unimodal", 0.25), ("hmm", 0.25), ("lds", 0.25), ("mvrnn", 0.0), ("mvrnn", 0.25), ("ridge", 0.25),
+        ("ridge+mvrnn", 0.25)]
 runs += [] if QUICK else [("concat", 0.25)]
 for name, drop in runs:
     pyro.clear_param_store()
@@ -176,6 +179,7 @@ for label, r in rows.items():
 print(f"spread of b: {test.sensors['b'].std():.3f}")
 assert rows["mvrnn"]["rmse"] < 0.75 * rows["unimodal"]["rmse"]
 assert rows["mvrnn"]["rmse"] < min(rows["mvrnn (no dropout)"]["rmse"], rows["hmm"]["rmse"])
+assert rows["ridge+mvrnn"]["rmse"] < rows["ridge"]["rmse"] < rows["mvrnn"]["rmse"]
 
 # %% [markdown]
 # Sensor b's own prior cannot beat b's spread: the rhythm is only in a. Without dropout the MVRNN learns to
@@ -185,7 +189,16 @@ assert rows["mvrnn"]["rmse"] < min(rows["mvrnn (no dropout)"]["rmse"], rows["hmm
 # mean; the CRPS (continuous ranked probability score, in b's units) scores the whole predictive N(mean, std^2)
 # (for a point forecast it is the absolute error; a well-placed spread lowers it, a wrong one raises it), so
 # an imputer cannot win it by hedging or by bluffing. The held-out score is per observed value: the ELBO (a lower bound)
-# for the neural models, the exact log-likelihood for HMM and LDS.
+# for the neural models, the exact log-likelihood for HMM and LDS (none for the regressions, which model b alone).
+#
+# **The simple baseline beats the MVRNN.** `ridge` regresses b on a's frames t-k .. t+k (k chosen on held-out
+# training sequences; closed form, no training loop): it reads a few frames of a's *future*, which the filtering
+# MVRNN never does, and a turning phase is nearly linear in a's neighbourhood. The zoo's default imputer,
+# `ridge+mvrnn` (`ppl_models/multimodal/residual.py`), keeps the regression and lets an MVRNN model only what it
+# leaves: b = ridge(a) + r, the MVRNN trained on (a, ridge(a), r) with r hidden from its networks, so that its
+# posterior predictive is p(r | a). Where the MVRNN knows nothing its mean residual is 0 and it falls back to
+# ridge; where it knows something (here the tanh bend that a line misses) it improves on it, and its std varies
+# frame by frame. The same ordering holds on the real ICU records (end of this tutorial).
 #
 # The figure shows one test sequence with b hidden in its middle third only: before and after, the MVRNN sees
 # both sensors; inside the gap it carries on from a.
@@ -209,17 +222,21 @@ print(f"inside the gap: RMSE {inside['rmse']:.3f}, within 2 std {inside['coverag
 
 # %%
 extra = {k: (train_meta[k], test_meta[k]) for k in ("c", "u_a", "u_b")}
-r2 = probe(*fitted["mvrnn"], train, test, extra=extra)
-print(f"{'R^2 of':>8} " + " ".join(f"{'from z_' + k:>12}" for k in r2["c"]))
+r2 = probe(*fitted["mvrnn"], train, test, extra=extra, states=True)
+print(f"{'R^2 of':>8} " + " ".join(f"{'from ' + k:>12}" for k in r2["c"]))
 for quantity, row in r2.items():
     print(f"{quantity:>8} " + " ".join(f"{v:12.2f}" for v in row.values()))
-assert r2["c"][SHARED] > max(r2["c"]["a"], r2["c"]["b"])
+assert r2["c"][SHARED + "+h"] > 0.85 and r2["c"][SHARED + "+h"] > r2["c"]["b"]
 
 # %% [markdown]
-# The shared cause is read off $z^s_t$ far better than off either private latent: the shared chain is where the
-# model put what the sensors have in common. The private wobbles are hardly in any $z_t$: they move slowly, so
-# each private LSTM state already predicts them from the sensor's own past and the private latent only carries
-# what is new in a frame.
+# Each column is one chain: its latent $z_t$ alone (`shared`, `a`, `b`) or its whole state $[z_t, h_t]$ with the
+# chain's recurrence (`+h`). The shared chain's state carries the shared cause (R² above 0.9); how much of it
+# lands in $z^s_t$ itself depends on the training seed — the emission reads $h^s_t$ too, so the model need not put
+# $c_t$ into $z^s_t$, and at one seed in fourteen (seed 5) $z^a_t$ read it better than $z^s_t$ (0.51 against 0.40,
+# while the states gave 0.91 against 0.97). So the tutorial checks what holds every time: the shared state carries
+# $c_t$, and b's private latent does not. The private wobbles are hardly in any $z_t$: they move slowly, so each
+# private LSTM state already predicts them from the sensor's own past and the private latent only carries what is
+# new in a frame.
 #
 # ## On real data
 #
@@ -230,9 +247,15 @@ assert r2["c"][SHARED] > max(r2["c"]["a"], r2["c"]["b"])
 # recurrence $h^s_t$ (an earlier version read the private $h^m_t$ and imputed far worse: ABP RMSE 1.15 against
 # 0.66 now), it ties one latent over all sensors (`concat`, `poe`) on the audio-visual set but is still a little
 # behind it on the ICU record, in RMSE and in CRPS: a sensor missing whole gets nothing from its private latent.
-# Read it before you choose:
+#
+# **Against the simple baseline the MVRNN loses on the real record.** Regressing the target on the other
+# sensors' frames t-8 .. t+8 (`ridge`) imputes arterial pressure from the three ECG leads with RMSE 0.543, where
+# the MVRNN reaches 0.634 ± 0.020 and the LDS 1.199 (3 seeds), and lead V from lead II with 0.452 against
+# 0.745 ± 0.017 (LDS 0.889). Half of the gap is the future (ridge on frames t-8 .. t alone: 0.610 and 0.526);
+# the rest is the MVRNN itself: a linear map of the past beats it. That is why the `impute` default is
+# `ridge+mvrnn`: the regression, plus the MVRNN of what it leaves. Read the tables before you choose:
 #
 # ```
-# ppl-models export-physionet --data DATA --out-dir sets/physio-mixed
-# ppl-models impute --train sets/physio-mixed/train.npz --test sets/physio-mixed/test.npz --target abp --out abp.npz
+# ppl-models export-physionet --record mixedsignals --sensors ecg,abp --data DATA --out-dir sets/mixed-abp
+# ppl-models impute --train sets/mixed-abp/train.npz --test sets/mixed-abp/test.npz --target abp --out abp.npz
 # ```
