@@ -251,8 +251,9 @@ assert r2["c"][SHARED + "+h"] > 0.85 and r2["c"][SHARED + "+h"] > r2["c"]["b"]
 # **Against the simple baseline the MVRNN loses on the real record.** Regressing the target on the other
 # sensors' frames t-8 .. t+8 (`ridge`) imputes arterial pressure from the three ECG leads with RMSE 0.543, where
 # the MVRNN reaches 0.634 ± 0.020 and the LDS 1.199 (3 seeds), and lead V from lead II with 0.452 against
-# 0.745 ± 0.017 (LDS 0.889). Half of the gap is the future (ridge on frames t-8 .. t alone: 0.610 and 0.526);
-# the rest is the MVRNN itself: a linear map of the past beats it. That is why the `impute` default is
+# 0.745 ± 0.017 (LDS 0.889). Part of the gap is the future, which a filter never reads (ridge on frames
+# t-8 .. t alone: 0.610 and 0.526), most of it on ABP; the rest, most of it for the leads, is the MVRNN itself:
+# a linear map of the past beats it. That is why the `impute` default is
 # `ridge+mvrnn`: the regression, plus the MVRNN of what it leaves. Read the tables before you choose:
 #
 # ```
