@@ -1,0 +1,81 @@
+"""U-NA settings side by side on the *validation* set (training speakers and training noises), the SI-SDR gain
+over the noisy input read after 50, 100, 200 and 300 steps of one fit: how the enhancement settings of
+``benchmarks/enhancement.py`` were chosen (issue 28). Utterances are cut to their first 4 s; the ``dmd``
+(2.5-17.5 dB) and ``qut`` (-5..5 dB) SNRs are fitted together as one batch and reported apart.
+
+    python benchmarks/enhancement_variants.py --data ../shared/data --variants shared=1 "" lr=3e-3 nogain=1 lr=1e-2
+
+A variant is ``+``-joined ``key=value`` (empty: the defaults of ``enhance``): ``shared=1`` one noise floor for
+the whole batch (before per-utterance offsets), ``lr=X`` the Adam step, ``nogain=1`` the gain g fixed to 1,
+``nm=nmf`` RVAE-VEM (``warm=N``: encoder-only steps before the M-step), ``q=X`` the floor quantile.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import numpy as np
+import pyro
+import torch
+from pyro.infer import SVI, Trace_ELBO
+from pyro.optim import Adam
+
+from ppl_models.data.noisy_speech import SNR_SETS, noisy_speech_set
+from ppl_models.dvae.train import load_prior
+from ppl_models.enhancement.enhance import build_system, noisy_batch
+from ppl_models.metrics.audio import si_sdr
+
+CHECK = (50, 100, 200, 300)
+
+
+def validation(data: str, count: int, seconds: float = 4.0):
+    items = []
+    for snrs, seed in ((SNR_SETS["dmd"], 2), (SNR_SETS["qut"], 3)):
+        part = noisy_speech_set(data, "train", snrs, None, seed=seed)[-count:]
+        for it in part:
+            it.clean, it.noisy = it.clean[:int(seconds * 16000)], it.noisy[:int(seconds * 16000)]
+        items += part
+    return items
+
+
+def run(items, prior, variant: str) -> dict:
+    kw = dict(p.partition("=")[::2] for p in variant.split("+") if p)
+    nm, lr, quantile = kw.get("nm", "lv"), float(kw.get("lr", 1e-3)), float(kw.get("q", 0.1))
+    batch = noisy_batch([it.noisy for it in items], "cpu")
+    pyro.clear_param_store()
+    pyro.set_rng_seed(0)
+    utterance = None if kw.get("shared") and nm != "nmf" else batch.utterance
+    system = build_system(prior, nm, batch.power, 0, utterance, quantile, batch.mask)
+    if kw.get("nogain"):
+        system.gain = lambda x, learn_gain: x.new_ones(())
+    svi = SVI(system.model, system.guide, Adam({"lr": lr}), loss=Trace_ELBO())
+    half, out = len(items) // 2, {}
+    for i in range(max(CHECK)):
+        svi.step(batch.power, batch.mask)
+        if system.is_nmf and i >= int(kw.get("warm", 100)):
+            with torch.no_grad():
+                speech = torch.stack([system.speech_variance(system.sample_latents(batch.power)) for _ in range(4)])
+            system.noise.update(batch.power, speech, batch.mask)
+        if i + 1 in CHECK:
+            w = system.wiener_mask(batch.power, 8, learn_gain=True)
+            g = [si_sdr(it.clean, batch.filtered(w, k, len(it.noisy))) - si_sdr(it.clean, it.noisy)
+                 for k, it in enumerate(items)]
+            out[i + 1] = (round(float(np.mean(g[:half])), 2), round(float(np.mean(g[half:])), 2))
+    return out
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", required=True)
+    parser.add_argument("--prior", default="rvae-speech")
+    parser.add_argument("--utterances", type=int, default=6, help="per SNR set (default: 6)")
+    parser.add_argument("--variants", nargs="+", default=[""])
+    args = parser.parse_args()
+    items, prior = validation(args.data, args.utterances), load_prior(args.prior)
+    for v in args.variants:
+        start = time.time()
+        gains = run(items, prior, v)
+        print(json.dumps({"prior": args.prior, "variant": v or "defaults", "dmd, qut gain by step": gains,
+                          "seconds": round(time.time() - start)}), flush=True)
