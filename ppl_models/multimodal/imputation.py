@@ -6,7 +6,8 @@ Models (``IMPUTERS``): ``mvrnn`` (shared + private latents), ``concat`` (one lat
 prior knows without the other sensors), ``hmm`` (multimodal HMM, exact) and ``lds`` (its linear-Gaussian
 twin, exact): these impute by filtering, the prediction at frame t uses observed frames up to t. ``ridge``
 (:mod:`~ppl_models.multimodal.ridge`) is the simple baseline: a closed-form linear regression of the target on
-the other sensors' frames t-k .. t+k (offline: it reads k frames ahead).
+the other sensors' frames t-k .. t+k (offline: it reads k frames ahead); ``ridge+mvrnn`` (the ``impute``
+default) and ``ridge+lds`` add a model of what it leaves (:mod:`~ppl_models.multimodal.residual`).
 
 The neural models train with random *modality dropout* (``drop``): each training sequence hides each sensor
 whole with probability ``drop``, or a gap of 10-50 % of its frames with the same probability, from the
