@@ -10,6 +10,9 @@ half A of the held-out test speakers (:func:`ppl_models.data.speakers.held_out_t
 speaker). Every set is cut to the same number of segments (``--num`` x segments per sequence), since the
 estimate depends on it.
 
+With ``--encoded-w``, HiT-DVAE and LigHT-DVAE also draw with w fixed to the means of q(w | s) of half-B
+utterances instead of w ~ N(0, I): whether a poor generation comes from w's prior or from the frame dynamics.
+
 Reference rows: half B of the real speakers (the floor; speakers differ from A's), half B through Griffin-Lim
 from its own magnitude (what the phase reconstruction alone costs), white noise (a ceiling), stationary noise
 with the training speech's average spectrum, and training-speaker frames in random order through Griffin-Lim
@@ -34,6 +37,7 @@ import torch
 from ppl_models.data.audio import list_audio_files, load_audio, peak_normalise
 from ppl_models.data.speakers import speaker_of, split_by_speaker
 from ppl_models.data.stft import HOP_LENGTH, griffin_lim, power_spectrogram
+from ppl_models.dvae.hit_dvae import HierarchicalDVAE
 from ppl_models.dvae.train import load_prior
 from ppl_models.metrics.frechet import SEGMENT_FRAMES, frechet_distance, segment_features
 from ppl_models.plots import plot_spectrograms
@@ -119,21 +123,28 @@ def main(args):
     shuffled = train_power[torch.randint(len(train_power), (args.num, frames))]
     score("training frames in random order", to_waveforms(shuffled, args.griffin_lim))
 
+    b_power = [power_spectrogram(torch.as_tensor(peak_normalise(s[:frames * HOP_LENGTH]))).T for s in real_b]
     for name, prior in priors.items():
-        for column, draw in (("fd_mean", False), ("fd_draw", True)):
+        ways = [("fd_mean", False, {}), ("fd_draw", True, {})]
+        if args.encoded_w and isinstance(prior, HierarchicalDVAE):  # w of real utterances instead of w ~ N(0, I)
+            w = torch.cat([prior.encode_w(b_power[i % len(b_power)].unsqueeze(0)) for i in range(args.num)])
+            ways.append(("fd_draw_encoded_w", True, {"w": w}))
+        for column, draw, given in ways:
             torch.manual_seed(args.seed)
             start = time.perf_counter()
-            power = prior.generate(frames, num=args.num, draw=draw)
+            power = prior.generate(frames, num=args.num, draw=draw, **given)
             results.setdefault(name, {})[column + "_generation_s"] = time.perf_counter() - start
             signals = to_waveforms(power, args.griffin_lim)
             score(name, signals, column)
-            if draw:
+            if column == "fd_draw":
                 examples[f"{name} (ancestral draw)"] = signals[0]
 
-    print("\n| set | FD, decoder mean fed back | FD, draw fed back (ancestral) |\n|---|---|---|")
+    print("\n| set | FD, decoder mean fed back | FD, draw fed back (ancestral) | FD, draws, w of half-B utterances |"
+          "\n|---|---|---|---|")
     for name, r in results.items():
         cell = lambda c: f"{r[c]:.2f} ± {r[c + '_boot_std']:.2f}" if c in r else "–"  # noqa: E731
-        print(f"| {name} | {cell('fd_mean')} | {cell('fd_draw') if 'fd_draw' in r else cell('fd')} |")
+        print(f"| {name} | {cell('fd_mean')} | {cell('fd_draw') if 'fd_draw' in r else cell('fd')} | "
+              f"{cell('fd_draw_encoded_w')} |")
     if args.figure:
         print(f"figure: {plot_spectrograms(examples, args.figure)}")
     if args.json:
@@ -153,6 +164,8 @@ def parse_args(argv=None):
     p.add_argument("--griffin-lim", type=int, default=32, help="Griffin-Lim iterations")
     p.add_argument("--train-utterances", type=int, default=40, help="training utterances for the baselines")
     p.add_argument("--limit-files", type=int, default=0, help="at most this many files per real half (0: all)")
+    p.add_argument("--encoded-w", action="store_true",
+                   help="HiT/LigHT-DVAE: also draw with w = the mean of q(w | s) of half-B utterances")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--figure", help="write spectrograms of one real and one generated sequence per prior here")
     p.add_argument("--json", help="also write the results to this JSON file")
