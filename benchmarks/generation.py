@@ -10,8 +10,9 @@ half A of the held-out test speakers (:func:`ppl_models.data.speakers.held_out_t
 speaker). Every set is cut to the same number of segments (``--num`` x segments per sequence), since the
 estimate depends on it.
 
-With ``--encoded-w``, HiT-DVAE and LigHT-DVAE also draw with w fixed to the means of q(w | s) of half-B
-utterances instead of w ~ N(0, I): whether a poor generation comes from w's prior or from the frame dynamics.
+``--modes`` picks among ``mean``, ``draw`` (the two above) and ``encoded-w``: for HiT-DVAE and LigHT-DVAE, draws
+with w fixed to the means of q(w | s) of half-B utterances instead of w ~ N(0, I) (whether a poor generation
+comes from w's prior or from the frame dynamics).
 
 Reference rows: half B of the real speakers (the floor; speakers differ from A's), half B through Griffin-Lim
 from its own magnitude (what the phase reconstruction alone costs), white noise (a ceiling), stationary noise
@@ -125,8 +126,9 @@ def main(args):
 
     b_power = [power_spectrogram(torch.as_tensor(peak_normalise(s[:frames * HOP_LENGTH]))).T for s in real_b]
     for name, prior in priors.items():
-        ways = [("fd_mean", False, {}), ("fd_draw", True, {})]
-        if args.encoded_w and isinstance(prior, HierarchicalDVAE):  # w of real utterances instead of w ~ N(0, I)
+        ways = [("fd_mean", False, {})] if "mean" in args.modes else []
+        ways += [("fd_draw", True, {})] if "draw" in args.modes else []
+        if "encoded-w" in args.modes and isinstance(prior, HierarchicalDVAE):  # w of real utterances, not N(0, I)
             w = torch.cat([prior.encode_w(b_power[i % len(b_power)].unsqueeze(0)) for i in range(args.num)])
             ways.append(("fd_draw_encoded_w", True, {"w": w}))
         for column, draw, given in ways:
@@ -164,8 +166,9 @@ def parse_args(argv=None):
     p.add_argument("--griffin-lim", type=int, default=32, help="Griffin-Lim iterations")
     p.add_argument("--train-utterances", type=int, default=40, help="training utterances for the baselines")
     p.add_argument("--limit-files", type=int, default=0, help="at most this many files per real half (0: all)")
-    p.add_argument("--encoded-w", action="store_true",
-                   help="HiT/LigHT-DVAE: also draw with w = the mean of q(w | s) of half-B utterances")
+    p.add_argument("--modes", default="mean,draw",
+                   help="comma-separated: mean, draw, encoded-w (HiT/LigHT-DVAE: draws with w = the mean of "
+                        "q(w | s) of half-B utterances)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--figure", help="write spectrograms of one real and one generated sequence per prior here")
     p.add_argument("--json", help="also write the results to this JSON file")
@@ -174,6 +177,9 @@ def parse_args(argv=None):
     if any("=" not in item for item in items):
         p.error(f"--priors: expected NAME=CKPT,..., got {args.priors!r}")
     args.priors = dict(item.split("=", 1) for item in items)
+    args.modes = args.modes.split(",")
+    if unknown := set(args.modes) - {"mean", "draw", "encoded-w"}:
+        p.error(f"--modes: unknown {', '.join(sorted(unknown))} (known: mean, draw, encoded-w)")
     return args
 
 
