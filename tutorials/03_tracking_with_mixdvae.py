@@ -335,11 +335,12 @@ plots.plot_tracking_comparison(
 
 # %% [markdown]
 # What each piece buys, on these windows: the constant-velocity prior does most of the work (the paper's
-# model with the SRNN trained on synthetic trajectories switches identities often); exclusive association
-# removes the identity switches that independent assignments leave where two people overlap, at the price of a
-# few boxes (a source cannot share a detection, so while one person is hidden its source must coast, and
-# sometimes drifts off). On MOT17 windows with simulated occlusions and on MOT15's real detections the
-# default beats Kalman + Hungarian by 0.1-0.3 MOTA with fewer identity switches (`benchmarks/tracking.py`).
+# model with the SRNN trained on synthetic trajectories switches identities often, and its independent
+# assignments give one source two detections of a frame many times); exclusive association cuts the identity
+# switches that independent assignments leave where two people overlap, at the price of a few boxes (a source
+# cannot share a detection, so while one person is hidden its source must coast, and sometimes drifts off). On
+# MOT17 windows with simulated occlusions and on MOT15's real detections the default beats Kalman + Hungarian by
+# 0.1-0.3 MOTA with fewer identity switches (`benchmarks/tracking.py`).
 #
 # **Where to go next.** `ppl-models track` runs the section-5 model on a MOTChallenge detection file (by chunks,
 # carrying identities); `--prior srnn-trajectory --association independent --no-predictive --start progressive
