@@ -66,7 +66,7 @@ def main(args):
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
     print(f"{name} | torch {torch.__version__} | pyro {pyro.__version__} | {args.kind}, batch {args.batch}, "
           f"{args.frames} frames")
-    cuda = device.type == "cuda"
+    cuda = device.type == "cuda" and args.graphs
     print(f"{'model':<15} {'pyro fast':>10} {'pyro markov':>12} {'plain torch':>12} {'fast/plain':>11}"
           + (f" {'pyro graphed':>13} {'plain graphed':>14} {'speed-up':>9} {'pyro/plain':>11}" if cuda else ""))
     for model in args.models:
@@ -128,5 +128,7 @@ if __name__ == "__main__":
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--frames", type=int, default=100)
     parser.add_argument("--repeats", type=int, default=20)
+    parser.add_argument("--no-graphs", dest="graphs", action="store_false",
+                        help="on a GPU, skip the CUDA-graph timings (their recording has failed on some machines)")
     parser.add_argument("--graphed-only", action="store_true", help=argparse.SUPPRESS)  # see graphed_times
     main(parser.parse_args())
