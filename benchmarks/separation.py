@@ -136,8 +136,8 @@ def main(args):
                     rows[name].append(scores((s, m), method(s, m, x)))
             key = f"T={frames}, SMR {smr:g} dB"
             table[key] = {name: {k: float(np.nanmean([r[k] for r in rs])) for k in rs[0]} for name, rs in rows.items()}
-            print(f"\n{key} ({args.mixtures} mixtures, {args.split})\n| method | speech SI-SDR | speech PESQ | speech RMSE | "
-                  "music SI-SDR | music RMSE |\n|---|---|---|---|---|---|")
+            print(f"\n{key} ({args.mixtures} mixtures, {args.split})\n| method | speech SI-SDR | speech PESQ | "
+                  "speech RMSE | music SI-SDR | music RMSE |\n|---|---|---|---|---|---|")
             for name, r in table[key].items():
                 print(f"| {name} | {r['speech_si_sdr']:.2f} | {r['speech_pesq']:.2f} | {r['speech_rmse']:.4f} | "
                       f"{r['music_si_sdr']:.2f} | {r['music_rmse']:.4f} |")
