@@ -20,6 +20,11 @@ E|s|^2 = |m|^2 + u of the last q(s); the decoder turns z into prior variances v;
 closed-form Wiener-like posterior of :mod:`ppl_models.mixdvae.spectral_vem`; after each step
 :meth:`vem_update` runs the exact E-W step and the M-step.
 
+This class states the model in Pyro with one scalar v_x and the enumerated ELBO (tests check it against the
+brute-force sum over assignments). ``separate`` runs the paper's own VEM instead
+(:func:`ppl_models.mixdvae.spectral_vem.paper_vem`: per-bin v_x = 0.03 |x|^2, sources started from their
+decoders, uniform bin prior), which separates real speech from music where this scalar-v_x form did not.
+
 Enumeration shapes (max_plate_nesting = 3; w enumerated in dim -4):
 
     s_n                    (B, T, F, 2)     plate prior_batch at dim -1 (event (T, F, 2))
