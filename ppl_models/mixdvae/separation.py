@@ -1,6 +1,8 @@
 """Single-channel source separation with MixDVAE (Lin, Girin & Alameda-Pineda, TMLR 2023): mixture waveform
-in, one waveform per source out, each the inverse STFT of the source's posterior mean from the paper's VEM
-(:func:`ppl_models.mixdvae.spectral_vem.paper_vem`).
+in, one waveform per source out, from the paper's variational EM: the ``vem`` guide of
+:class:`~ppl_models.mixdvae.separation_model.SpectralMixDVAE` (per-bin v_x = 0.03 |x|^2, sources started from
+their decoders, uniform bin prior), each iteration's ELBO evaluated by ``TraceEnum_ELBO`` with the bin
+assignments summed out, then the exact E-W step.
 
 As in the paper's protocol, the mixture's STFT is cut into segments of ``segment`` frames (50, the priors'
 training length; the last segment overlaps the one before), each segment is scaled as if its waveform piece
@@ -22,10 +24,12 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from pyro.infer import TraceEnum_ELBO
+from tqdm.auto import trange
 
 from ppl_models.data.audio import check_signal
 from ppl_models.data.stft import HOP_LENGTH, N_FFT, istft, stft
-from ppl_models.mixdvae.spectral_vem import paper_vem
+from ppl_models.mixdvae.separation_model import SpectralMixDVAE
 
 SEGMENT = 50
 
@@ -35,6 +39,7 @@ class Separation:
     sources: np.ndarray  # (N, samples) estimated waveforms
     masks: np.ndarray  # (N, T, F) |m_n| / |x|
     beta: np.ndarray  # (N,) share of the mixture's power given to each source
+    elbo: list[float]  # the ELBO after each iteration's E-Z / E-S steps (summed over segments)
 
 
 def segment_starts(frames: int, segment: int) -> list[int]:
@@ -48,7 +53,7 @@ def segment_starts(frames: int, segment: int) -> list[int]:
 def separate(mixture: np.ndarray, priors: list, iterations: int = 20, segment: int = SEGMENT,
              noise_ratio: float = 0.03, output: str = "share", device="cpu", progress: bool = False) -> Separation:
     """Separate a mono 16 kHz ``mixture`` into ``len(priors)`` sources; ``output`` "share" or "mean" (the
-    paper's). ``progress`` is accepted for the command line's sake (one batch, no loop to show)."""
+    paper's); ``progress`` shows the iterations."""
     if output not in ("share", "mean"):
         raise ValueError(f"output must be 'share' or 'mean', got {output!r}")
     mixture = check_signal(np.asarray(mixture, dtype=np.float32), "mixture")
@@ -61,7 +66,8 @@ def separate(mixture: np.ndarray, priors: list, iterations: int = 20, segment: i
     peaks = torch.tensor([max(float(np.abs(mixture[s * HOP_LENGTH:(s + width - 1) * HOP_LENGTH + 1]).max()), 1e-8)
                           for s in starts], device=device)
     x = torch.stack([spec[s:s + width] for s in starts]) / peaks[:, None, None]  # (B, width, F)
-    m = paper_vem([p.to(device).eval() for p in priors], x, iterations, noise_ratio)
+    mix = SpectralMixDVAE([p.to(device) for p in priors], noise_ratio)
+    m, elbo = run_vem(mix, torch.view_as_real(x).contiguous(), iterations, progress)
     if output == "share":
         power = m.abs().square()
         m = power / power.sum(0).clamp_min(1e-30) * x
@@ -72,4 +78,18 @@ def separate(mixture: np.ndarray, priors: list, iterations: int = 20, segment: i
     waves = np.stack([istft(m_n.T.cpu(), length=len(mixture)).numpy()[:length] for m_n in joined])
     masks = (joined.abs() / spec.abs().clamp_min(1e-12)).cpu().numpy()
     shares = joined.abs().square().sum((1, 2))
-    return Separation(waves, masks, (shares / shares.sum()).cpu().numpy())
+    return Separation(waves, masks, (shares / shares.sum()).cpu().numpy(), elbo)
+
+
+@torch.no_grad()
+def run_vem(mix: SpectralMixDVAE, x: torch.Tensor, iterations: int, progress: bool = False):
+    """``iterations`` of the ``vem`` guide on mixtures x (B, T, F, 2): each evaluates the ELBO (its guide
+    run is the E-Z and E-S steps), then :meth:`~SpectralMixDVAE.vem_update` (E-W). Returns the posterior
+    means m (N, B, T, F) complex and the ELBO of every iteration."""
+    mix.start(x)
+    loss = TraceEnum_ELBO(max_plate_nesting=mix.max_plate_nesting)
+    elbo = []
+    for _ in trange(iterations, desc="separating", disable=not progress, leave=False):
+        elbo.append(-loss.loss(mix.model, mix.guide_vem, x))
+        mix.vem_update(x)
+    return torch.view_as_complex(mix.state.m.movedim(3, 0).contiguous()), elbo
