@@ -1,6 +1,7 @@
 """MixDVAE for source separation: exact enumeration over bin assignments and the closed-form VEM steps."""
 
 import itertools
+import math
 
 import pyro
 import pyro.distributions as dist
@@ -179,12 +180,12 @@ def test_separate_through_the_pyro_guide_equals_the_plain_vem_and_separates_two_
     f = torch.arange(513, dtype=torch.float32)
     priors = [_Band(torch.where(f < 40, 1.0, 1e-4)), _Band(torch.where(f >= 40, 1.0, 1e-4))]
     result = separate(low + high, priors, iterations=5)
-    assert result.sources.shape == (2, len(t)) and len(result.elbo) == 5 and np.isfinite(result.elbo).all()
+    assert result.sources.shape == (2, len(t)) and np.isfinite(result.elbo)
     assert si_sdr(low, low + high) < 3
     assert si_sdr(low, result.sources[0]) > 20 and si_sdr(high, result.sources[1]) > 20
     mean = separate(low + high, priors, iterations=5, output="mean")
     monkeypatch.setattr(separation, "run_vem", lambda mix, x, iterations, progress: (
-        paper_vem(list(mix.priors), torch.view_as_complex(x), iterations), []))
+        paper_vem(list(mix.priors), torch.view_as_complex(x), iterations), 0.0))
     for pyro_path, output in ((result, "share"), (mean, "mean")):
         plain = separate(low + high, priors, iterations=5, output=output)
         np.testing.assert_allclose(pyro_path.sources, plain.sources, rtol=1e-4, atol=1e-5)
@@ -197,7 +198,7 @@ def test_vem_guide_equals_the_plain_vem_with_dvae_priors():
     mix, x = tiny_problem(B=2, T=6, F=5)
     m, elbo = run_vem(mix, x, iterations=4)
     torch.testing.assert_close(m, paper_vem(list(mix.priors), torch.view_as_complex(x), 4), rtol=1e-4, atol=1e-6)
-    assert len(elbo) == 4 and all(torch.isfinite(torch.tensor(elbo)))
+    assert math.isfinite(elbo)
 
 
 def test_default_music_prior_models_held_out_flute_better_than_the_guitar_prior():
