@@ -85,7 +85,7 @@ def separate(mixture: np.ndarray, priors: list, iterations: int = 20, segment: i
 def run_vem(mix: SpectralMixDVAE, x: torch.Tensor, iterations: int, progress: bool = False):
     """``iterations`` of the ``vem`` guide (E-Z, E-S) and :meth:`~SpectralMixDVAE.vem_update` (E-W) on mixtures
     x (B, T, F, 2); the last iteration's guide runs inside ``TraceEnum_ELBO``, which returns the ELBO of the
-    final q(z) q(s) with w summed out (each evaluation costs about 1.5 iterations, so only the last one).
+    final q(z) q(s) with w summed out (one evaluation costs about 2.5 guide runs, so only the last).
     Returns the posterior means m (N, B, T, F) complex and that ELBO."""
     mix.start(x)
     for i in trange(iterations, desc="separating", disable=not progress, leave=False):
