@@ -138,8 +138,8 @@ def main(args):
             results.setdefault(name, {})[column + "_generation_s"] = time.perf_counter() - start
             signals = to_waveforms(power, args.griffin_lim)
             score(name, signals, column)
-            if column == "fd_draw":
-                examples[f"{name} (ancestral draw)"] = signals[0]
+            if draw:
+                examples[f"{name} (ancestral draw{', w of a held-out utterance' if given else ''})"] = signals[0]
 
     print("\n| set | FD, decoder mean fed back | FD, draw fed back (ancestral) | FD, draws, w of half-B utterances |"
           "\n|---|---|---|---|")
