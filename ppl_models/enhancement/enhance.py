@@ -11,9 +11,10 @@ r"""The three training configurations of unsupervised speech enhancement, and th
 Utterances are enhanced together, as one batch padded to the longest (padded frames masked out of the
 likelihood), which is what makes U-NA fast on a GPU. The noise network and the encoder are shared by the
 batch, but each utterance keeps its own noise level: a per-utterance log-spectrum offset started at its own
-noise floor (:class:`~ppl_models.enhancement.noise_models.NoiseVariance`), and per-utterance NMF atoms. One
-floor for the whole batch cost 4 dB SI-SDR after 50 LV steps, 1 dB after 300, on 2.5-17.5 dB SNRs
-(benchmarks/RESULTS.md, enhancement); ``enhance --batch 1`` is the paper's per-utterance fit. Signals are
+noise floor (:class:`~ppl_models.enhancement.noise_models.NoiseVariance`), and per-utterance NMF atoms. On a
+validation batch of 4 s crops mixing -5..17.5 dB SNRs, one floor for the whole batch cost 4 dB SI-SDR after 50
+LV steps and 1 dB after 300; on 7 whole test utterances at 2.5-17.5 dB it did 1.9 dB *better* (benchmarks/
+RESULTS.md, enhancement: to be re-validated). ``enhance --batch 1`` is the paper's per-utterance fit. Signals are
 peak-normalised on the way in (the speech priors were trained on peak-normalised speech) and scaled back on
 the way out.
 """
