@@ -5,6 +5,12 @@ over the noisy input read after 50, 100, 200 and 300 steps of one fit: how the e
 
     python benchmarks/enhancement_variants.py --data ../shared/data --variants shared=1 "" lr=3e-3 nogain=1 lr=1e-2
 
+``--whole`` validates the way the test and ``enhance DIR`` run: whole utterances, each SNR set its own batch
+(``--sets``), through :func:`~ppl_models.enhancement.enhance.enhance` with its defaults (300 steps, early stop),
+the SI-SDR gain read once at the end; only ``shared=1`` (``enhance(shared_floor=True)``) is read from a variant.
+
+    python benchmarks/enhancement_variants.py --data ../shared/data --whole --utterances 12 --variants shared=1 ""
+
 A variant is ``+``-joined ``key=value`` (empty: the defaults of ``enhance``): ``shared=1`` one noise floor for
 the whole batch (before per-utterance offsets), ``lr=X`` the Adam step, ``nogain=1`` the gain g fixed to 1,
 ``nm=nmf`` RVAE-VEM (``warm=N``: encoder-only steps before the M-step), ``q=X`` the floor quantile.
@@ -24,7 +30,7 @@ from pyro.optim import Adam
 
 from ppl_models.data.noisy_speech import SNR_SETS, noisy_speech_set
 from ppl_models.dvae.train import load_prior
-from ppl_models.enhancement.enhance import build_system, noisy_batch
+from ppl_models.enhancement.enhance import build_system, enhance, noisy_batch
 from ppl_models.metrics.audio import si_sdr
 
 CHECK = (50, 100, 200, 300)
@@ -38,6 +44,17 @@ def validation(data: str, count: int, seconds: float = 4.0):
             it.clean, it.noisy = it.clean[:int(seconds * 16000)], it.noisy[:int(seconds * 16000)]
         items += part
     return items
+
+
+def whole(data: str, set_name: str, count: int, prior, variant: str) -> dict:
+    """One SNR set's last ``count`` validation utterances, uncut, enhanced as one batch by ``enhance``."""
+    seed = {"dmd": 2, "qut": 3}[set_name]
+    items = noisy_speech_set(data, "train", SNR_SETS[set_name], None, seed=seed)[-count:]
+    result = enhance([it.noisy for it in items], prior, shared_floor="shared=1" in variant.split("+"))
+    gains = [si_sdr(it.clean, e) - si_sdr(it.clean, it.noisy) for it, e in zip(items, result.signals)]
+    return {"set": set_name, "gain": round(float(np.mean(gains)), 2), "gains": [round(float(g), 2) for g in gains],
+            "noisy si-sdr": round(float(np.mean([si_sdr(it.clean, it.noisy) for it in items])), 2),
+            "steps": result.iterations, "audio s": round(sum(len(it.noisy) for it in items) / 16000)}
 
 
 def run(items, prior, variant: str) -> dict:
@@ -72,7 +89,18 @@ if __name__ == "__main__":
     parser.add_argument("--prior", default="rvae-speech")
     parser.add_argument("--utterances", type=int, default=6, help="per SNR set (default: 6)")
     parser.add_argument("--variants", nargs="+", default=[""])
+    parser.add_argument("--whole", action="store_true", help="whole utterances, one batch per SNR set, enhance()")
+    parser.add_argument("--sets", nargs="+", default=["dmd", "qut"], choices=sorted(SNR_SETS), help="with --whole")
     args = parser.parse_args()
+    if args.whole:
+        prior = load_prior(args.prior)
+        for set_name in args.sets:
+            for v in args.variants:
+                start = time.time()
+                out = whole(args.data, set_name, args.utterances, prior, v)
+                print(json.dumps({"prior": args.prior, "variant": v or "defaults", **out,
+                                  "seconds": round(time.time() - start)}), flush=True)
+        raise SystemExit(0)
     items, prior = validation(args.data, args.utterances), load_prior(args.prior)
     for v in args.variants:
         start = time.time()

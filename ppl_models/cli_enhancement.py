@@ -118,7 +118,7 @@ def cmd_enhance(args) -> int:
         try:
             result = enhance([padded(signal) for _, _, signal in part], prior, args.noise_model, args.mode,
                              args.noise_ckpt, args.iterations, device=device, seed=args.seed,
-                             progress=not args.no_progress)
+                             shared_floor=args.noise_floor == "batch", progress=not args.no_progress)
         except (ValueError, RuntimeError) as err:
             for src, _, _ in part:
                 report_failure("enhance", src, err)
@@ -193,6 +193,9 @@ def register(sub, common) -> None:
     p.add_argument("--iterations", type=int, default=None,
                    help="SVI iterations (una: up to 300, early-stopped; unda: 60; nmf: 150)")
     p.add_argument("--batch", type=int, default=64, help="utterances fitted together")
+    p.add_argument("--noise-floor", default="utterance", choices=["utterance", "batch"],
+                   help="una with lv/no/nolv: where the noise variance starts; utterance: a learnt offset per "
+                        "utterance from its own floor; batch: one floor for the batch (default: utterance)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     common(p)
     p.set_defaults(func=cmd_enhance)

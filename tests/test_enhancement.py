@@ -125,7 +125,8 @@ def test_the_starting_noise_floor_leaves_out_the_padding(noise_model, prior):
     assert (~batch.mask).float().mean() > 0.1
     floor = noise_floor(batch.power[batch.mask])  # (F,) over the real frames
     assert floor.min() > 1e-6
-    system = build_system(prior, noise_model, batch.power, utterance=batch.utterance, mask=batch.mask)
+    system = build_system(prior, noise_model, batch.power, utterance=batch.utterance, mask=batch.mask,
+                          shared_floor=False)
     if noise_model == "nmf":  # W H starts within a factor of the floor (random atoms and activations)
         ratio = system.noise.variance()[batch.mask] / floor
         assert 0.5 < ratio.median() < 2
@@ -253,8 +254,13 @@ def test_each_utterance_of_a_batch_starts_from_its_own_noise_floor(prior):
     noises = [load_audio(root / "noise" / f"{name}.wav")[160_000:] for name in ("exercise_bike", "doing_the_dishes")]
     noisy = [mix_at_snr(c, n[:len(c)], snr)[0] for c, n, snr in zip(cleans, noises, (0.0, 15.0))]
     batch = noisy_batch(noisy, "cpu")
-    floors = build_system(prior, "lv", batch.power, utterance=batch.utterance, mask=batch.mask).noise.offset.exp()
+    noise = build_system(prior, "lv", batch.power, utterance=batch.utterance, mask=batch.mask, shared_floor=False).noise
+    floors = noise.offset.exp()
     assert (floors[0] / floors[1]).median() > 10  # the bike at 0 dB sits far above the dishes at 15 dB
-    result = enhance(noisy, prior, "lv", iterations=30, tol=-np.inf)
+    result = enhance(noisy, prior, "lv", iterations=30, tol=-np.inf, shared_floor=False)
     gains = [si_sdr(c, e) - si_sdr(c, n) for c, e, n in zip(cleans, result.signals, noisy)]
     assert min(gains) > 1.0
+    shared_noise = build_system(prior, "lv", batch.power, utterance=batch.utterance, mask=batch.mask,
+                                shared_floor=True).noise  # one floor for both, no offsets
+    assert shared_noise.offset is None
+    torch.testing.assert_close(shared_noise.head[-1].bias.exp(), noise_floor(batch.power, mask=batch.mask))

@@ -109,15 +109,17 @@ def noisy_batch(signals: list[np.ndarray], device, segment_frames: int | None = 
 
 def build_system(prior, noise_model: str, power: torch.Tensor, seed: int = 0,
                  utterance: torch.Tensor | None = None, floor_quantile: float = FLOOR_QUANTILE,
-                 mask: torch.Tensor | None = None) -> NoisySpeech:
+                 mask: torch.Tensor | None = None, shared_floor: bool = False) -> NoisySpeech:
     """A :class:`NoisySpeech` with a fresh noise model (``lv``, ``no``, ``nolv`` or ``nmf``) for ``power``
-    (``utterance``: which utterance each row is a segment of, for NMF's per-utterance atoms), its noise
-    variance starting at the ``floor_quantile`` of the noisy power per frequency over the real frames
-    (``mask`` (N, T) bool, False on padding; None: all)."""
+    (``utterance``: which utterance each row is a segment of, for NMF's per-utterance atoms and the
+    per-utterance noise offsets), its noise variance starting at the ``floor_quantile`` of the noisy power per
+    frequency over the real frames (``mask`` (N, T) bool, False on padding; None: all). ``shared_floor``: the
+    neural noise model starts at one floor for the whole batch, with no per-utterance offsets."""
     if noise_model == "nmf":
         noise = NMFNoise(power, utterance, seed=seed, floor_quantile=floor_quantile, mask=mask)
     else:
-        noise = NoiseVariance(noise_model, prior.x_dim, prior.z_dim).adapt_to(power, floor_quantile, mask, utterance)
+        noise = NoiseVariance(noise_model, prior.x_dim, prior.z_dim).adapt_to(
+            power, floor_quantile, mask, None if shared_floor else utterance)
     return NoisySpeech(prior, noise).to(power.device)
 
 
@@ -151,12 +153,15 @@ def fit(system: NoisySpeech, power: torch.Tensor, mask: torch.Tensor | None, ite
 def enhance(signals: list[np.ndarray], prior, noise_model: str = "lv", mode: str = "una",
             noise_checkpoint: str | Path | None = None, iterations: int | None = None, lr: float = 1e-3,
             num_samples: int = 8, segment_frames: int | None = 100, floor_quantile: float = FLOOR_QUANTILE,
-            tol: float = 1e-3, device="cpu", seed: int = 0, progress: bool = False) -> Enhancement:
+            tol: float = 1e-3, device="cpu", seed: int = 0, shared_floor: bool = False,
+            progress: bool = False) -> Enhancement:
     """Enhance mono 16 kHz ``signals`` with the frozen speech ``prior`` (a DVAE) and a noise model.
 
     ``mode`` ``una`` fits everything on the signals, ``und`` reads the noise model and encoder of
     ``noise_checkpoint`` (from :func:`train_noise`) and filters in one pass, ``unda`` starts from it and
-    fits ``iterations`` more steps. ``noise_model="nmf"`` is the RVAE-VEM baseline (U-NA only)."""
+    fits ``iterations`` more steps. ``noise_model="nmf"`` is the RVAE-VEM baseline (U-NA only).
+    ``shared_floor`` (U-NA, neural noise models): one starting noise floor for the whole batch instead of a
+    learnt per-utterance offset started at each utterance's own floor."""
     if mode not in MODES:
         raise ValueError(f"--mode must be one of {', '.join(MODES)}, got {mode!r}")
     if noise_model not in NOISE_MODELS + ("nmf",):
@@ -172,7 +177,8 @@ def enhance(signals: list[np.ndarray], prior, noise_model: str = "lv", mode: str
     pyro.clear_param_store()
     pyro.set_rng_seed(seed)
     if mode == "una":
-        system = build_system(prior, noise_model, batch.power, seed, batch.utterance, floor_quantile, batch.mask)
+        system = build_system(prior, noise_model, batch.power, seed, batch.utterance, floor_quantile, batch.mask,
+                              shared_floor)
     else:
         system = load_noise_model(noise_checkpoint, prior, noise_model).to(device)
     steps = DEFAULT_ITERATIONS["nmf" if noise_model == "nmf" else mode] if iterations is None else iterations
