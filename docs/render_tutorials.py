@@ -1,8 +1,8 @@
 """Render every tutorial, executed, with its figures, as Markdown pages in ``docs/tutorials/``.
 
     pip install -e '.[docs]'
-    python tutorials/render.py                 # all tutorials, full size (tens of minutes on a laptop CPU)
-    python tutorials/render.py --quick 03 06   # some of them, in the reduced mode the tests run
+    python docs/render_tutorials.py                 # all tutorials, full size (tens of minutes on a laptop CPU)
+    python docs/render_tutorials.py --quick 03 06   # some of them, in the reduced mode the tests run
 
 Each ``tutorials/NN_*.py`` (jupytext percent format) becomes a notebook, is executed by a Jupyter kernel
 (nbconvert), and is written as ``docs/tutorials/NN_*.md`` with its figures beside it in ``NN_*_files/``.
