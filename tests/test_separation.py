@@ -208,7 +208,8 @@ def test_default_music_prior_models_held_out_flute_better_than_the_guitar_prior(
     from pathlib import Path
 
     from conftest import shared
-    from ppl_models.cli import build_parser, parse_named_priors
+    from ppl_models.cli import build_parser
+    from ppl_models.cli.separation import parse_named_priors
     from ppl_models.data.audio import load_audio
     from ppl_models.data.stft import power_spectrogram
     from ppl_models.dvae.likelihoods import itakura_saito

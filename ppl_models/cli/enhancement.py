@@ -1,14 +1,13 @@
-"""The speech-enhancement commands of ``ppl-models``: ``export-noisy-speech``, ``train-noise``, ``enhance``."""
+"""The speech-enhancement commands: ``export-noisy-speech``, ``train-noise``, ``enhance``."""
 
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 import numpy as np
 
-SHORTEST = 1024  # samples (64 ms, one STFT window): shorter inputs are zero-padded to it and cut back after
+from ppl_models.cli.common import add_common, finish, padded, read_inputs, report_failure
 
 
 def _audio_jobs(source: Path, out: Path) -> list[tuple[Path, Path]]:
@@ -25,40 +24,6 @@ def _audio_jobs(source: Path, out: Path) -> list[tuple[Path, Path]]:
     if out.is_dir():
         raise ValueError(f"--out {out} is a folder but the input {source} is one file: give a file name")
     return [(source, out)]
-
-
-def read_inputs(jobs: list[tuple[Path, Path]], command: str) -> tuple[list[tuple[Path, Path, np.ndarray]], list[Path]]:
-    """Load every input of ``jobs``: (src, dst, signal) for the usable ones and the list of the others, each
-    named on stderr with the reason (unreadable, empty, silent, NaN) so that the rest still gets processed."""
-    from ppl_models.data.audio import load_audio
-
-    loaded, failed = [], []
-    for src, dst in jobs:
-        try:
-            loaded.append((src, dst, load_audio(src)))
-        except (ValueError, FileNotFoundError) as err:
-            report_failure(command, src, err)
-            failed.append(src)
-    return loaded, failed
-
-
-def report_failure(command: str, src: Path, err: Exception) -> None:
-    message = str(err) if str(src) in str(err) else f"{src}: {err}"
-    print(f"ppl-models {command}: skipped {message}", file=sys.stderr)
-
-
-def padded(signal: np.ndarray) -> np.ndarray:
-    """The signal zero-padded at the end to :data:`SHORTEST` samples (the STFT needs one window)."""
-    return np.pad(signal, (0, max(0, SHORTEST - len(signal))))
-
-
-def finish(command: str, total: int, failed: list[Path]) -> int:
-    """Exit status of a batch command: 0, or 2 after naming the inputs that were skipped."""
-    if not failed:
-        return 0
-    print(f"ppl-models {command}: {len(failed)} of {total} inputs failed: {', '.join(map(str, failed))}",
-          file=sys.stderr)
-    return 2
 
 
 def cmd_export_noisy_speech(args) -> int:
@@ -135,8 +100,8 @@ def cmd_enhance(args) -> int:
     return finish("enhance", len(jobs), failed)
 
 
-def register(sub, common) -> None:
-    """Add the enhancement sub-commands to the ``ppl-models`` parser (``common`` adds --device/--seed/-v)."""
+def add_parsers(sub) -> None:
+    """Add export-noisy-speech, train-noise and enhance."""
     p = sub.add_parser("export-noisy-speech", help="write a noisy speech set (real speech + real noise) as wavs",
                        description="Mix real clean speech with real noise at given SNRs: --split test uses the "
                                    "held-out LibriSpeech test-other speakers and the test noises (UrbanSound8K "
@@ -151,7 +116,7 @@ def register(sub, common) -> None:
                                                  "list in dB (default: qut)")
     p.add_argument("--utterances", type=int, default=None, help="at most this many utterances (default: all)")
     p.add_argument("--out-dir", required=True, help="output folder")
-    common(p, device=False)
+    add_common(p, device=False)
     p.set_defaults(func=cmd_export_noisy_speech)
 
     p = sub.add_parser("train-noise", help="U-ND: train a noise model and the encoder on noisy speech only",
@@ -168,7 +133,7 @@ def register(sub, common) -> None:
     p.add_argument("--segment-frames", type=int, default=100, help="frames per training segment (default: 100)")
     p.add_argument("--resume", action="store_true", help="continue from --out if it exists")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
-    common(p)
+    add_common(p)
     p.set_defaults(func=cmd_train_noise)
 
     p = sub.add_parser("enhance", help="unsupervised speech enhancement with a DVAE speech prior",
@@ -197,5 +162,5 @@ def register(sub, common) -> None:
                    help="una with lv/no/nolv: where the noise variance starts; utterance: a learnt offset per "
                         "utterance from its own floor; batch: one floor for the batch (default: utterance)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
-    common(p)
+    add_common(p)
     p.set_defaults(func=cmd_enhance)
