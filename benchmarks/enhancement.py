@@ -1,6 +1,6 @@
 """Unsupervised speech enhancement table (Lin et al., Interspeech 2023): LV / NO / NOLV noise models x U-NA /
 U-ND / U-NDA, the RVAE-VEM (NMF noise) baseline and the noisy input, on two noisy test sets built from real
-held-out speech and real noise (``ppl_models.data.noisy_speech``): SNR -5/0/5 dB (WSJ0-QUT-like) and
+held-out speech and real noise (``ppl_models.datasets.noisy_speech``): SNR -5/0/5 dB (WSJ0-QUT-like) and
 2.5/7.5/12.5/17.5 dB (VoiceBank-DEMAND-like). SI-SDR (also its gain over the noisy input on the stationary
 and on the non-stationary test noises), PESQ (wide-band), ESTOI, and the real-time factor (seconds of compute
 per second of audio, all the test utterances fitted as one batch).
@@ -36,10 +36,10 @@ import numpy as np
 import torch
 
 from ppl_models.data.audio import SAMPLE_RATE
-from ppl_models.data.noisy_speech import SNR_SETS, noisy_speech_set
+from ppl_models.datasets.noisy_speech import SNR_SETS, noisy_speech_set
 from ppl_models.data.spectrogram_dataset import segments_of
 from ppl_models.dvae.train import load_prior
-from ppl_models.data.noisy_speech import KIND_STATIONARITY
+from ppl_models.datasets.noisy_speech import KIND_STATIONARITY
 from ppl_models.enhancement.enhance import DEFAULT_ITERATIONS, enhance, fit, noisy_batch, train_noise
 from ppl_models.enhancement.model import NoisySpeech
 from ppl_models.enhancement.noise_models import NoiseVariance

@@ -19,7 +19,7 @@ import torch
 from pyro.infer import SVI, Trace_ELBO
 from pyro.optim import Adam
 
-from ppl_models.data.noisy_speech import SNR_SETS, noisy_speech_set
+from ppl_models.datasets.noisy_speech import SNR_SETS, noisy_speech_set
 from ppl_models.dvae.train import load_prior
 from ppl_models.enhancement.enhance import FLOOR_QUANTILE, build_system, noisy_batch
 from ppl_models.infer import resolve_device

@@ -26,7 +26,7 @@ import pyro
 import torch
 
 from ppl_models.data.audio import list_audio_files, load_audio
-from ppl_models.data.noisy_speech import SNR_SETS, noisy_speech_set
+from ppl_models.datasets.noisy_speech import SNR_SETS, noisy_speech_set
 from ppl_models.data.stft import istft, stft
 from ppl_models.data.synthetic import colored_noise, mix_at_snr, speech_like
 from ppl_models.dvae.train import load_prior

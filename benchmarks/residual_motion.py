@@ -25,7 +25,7 @@ import pyro
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from ppl_models.data.mot17_windows import read_mot17_gt
+from ppl_models.datasets.mot17_windows import read_mot17_gt
 from ppl_models.data.track_windows import track_segments
 from ppl_models.dvae import build_dvae
 from ppl_models.infer import train_svi

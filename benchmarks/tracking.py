@@ -44,7 +44,7 @@ import pyro
 import torch
 
 from ppl_models.data.mot import read_mot, read_seqinfo
-from ppl_models.data.mot17_windows import mot17_windows, read_mot17_gt
+from ppl_models.datasets.mot17_windows import mot17_windows, read_mot17_gt
 from ppl_models.data.track_windows import build_track_windows
 from ppl_models.dvae.train import load_prior
 from ppl_models.infer import resolve_device

@@ -40,7 +40,7 @@ import torch
 
 from ppl_models.data.audio import list_audio_files, load_audio
 from ppl_models.data.speakers import speaker_of, split_by_speaker
-from ppl_models.data.speech_activity import mel_filterbank
+from ppl_models.data.stft import mel_filterbank
 from ppl_models.data.stft import HOP_LENGTH, power_spectrogram, trim_silence
 from ppl_models.dvae.hit_dvae import HierarchicalDVAE
 from ppl_models.dvae.train import load_prior

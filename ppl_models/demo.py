@@ -83,7 +83,7 @@ def track_crossing(device: torch.device, path: Path, iterations: int = 50) -> di
     start) against the on-line Kalman + Hungarian tracker with the same motion and noise settings, on the synthetic
     window ``CROSSING_SEED`` with occlusion misses (:func:`synthetic_occlusion_window`): scores and the figure
     of both trackers' tracks through the crossing (the baseline's identity switches marked)."""
-    from ppl_models.data.mot17_windows import crosses
+    from ppl_models.datasets.mot17_windows import crosses
     from ppl_models.data.synthetic import synthetic_occlusion_window
     from ppl_models.mixdvae import MixDVAE, fit
     from ppl_models.mixdvae.baselines import kalman_hungarian

@@ -205,7 +205,7 @@ def test_una_runs_on_every_device(noise_model, device, prior):
 def test_noisy_speech_sets_keep_training_and_test_noises_apart_and_label_every_test_kind():
     from conftest import shared
 
-    from ppl_models.data.noisy_speech import KIND_STATIONARITY, SNR_SETS, noise_kinds, noisy_speech_set
+    from ppl_models.datasets.noisy_speech import KIND_STATIONARITY, SNR_SETS, noise_kinds, noisy_speech_set
 
     root = shared("noise_urbansound8k").parent
     train, test = (noise_kinds(root, split) for split in ("train", "test"))

@@ -13,9 +13,9 @@ import torch
 from conftest import shared
 from ppl_models.data.audio import load_audio
 from ppl_models.data.fusion_files import check_fusion
-from ppl_models.data.mouth_video import H, W
-from ppl_models.data.physio_beats import build_beat_detection, detect_beats, load_record, qrs_peaks
-from ppl_models.data.speech_activity import (FEATURE_MEAN_DB, FEATURE_STD_DB, N_MELS, RUNNING_MEAN_FRAMES, TRAIN_SHARE,
+from ppl_models.datasets.mouth_video import H, W
+from ppl_models.datasets.physio_beats import build_beat_detection, detect_beats, load_record, qrs_peaks
+from ppl_models.datasets.speech_activity import (FEATURE_MEAN_DB, FEATURE_STD_DB, N_MELS, RUNNING_MEAN_FRAMES, TRAIN_SHARE,
                                              build_speech_activity, mel_filterbank, noise_recordings)
 from ppl_models.data.stft import power_spectrogram
 

@@ -6,9 +6,9 @@ import pytest
 
 from conftest import shared
 from ppl_models.cli import main
-from ppl_models.data.av_speech import build_av_speech
+from ppl_models.datasets.av_speech import build_av_speech
 from ppl_models.data.fusion_files import FusionData, load_fusion, save_fusion
-from ppl_models.data.physionet import SAMPLES_PER_FRAME, build_physionet, load_channels
+from ppl_models.datasets.physionet import SAMPLES_PER_FRAME, build_physionet, load_channels
 from ppl_models.data.synthetic.multimodal import synthetic_multimodal
 
 

@@ -160,7 +160,7 @@ def test_default_tracker_beats_kalman_hungarian_where_mot17_tracks_cross():
     velocity, exclusive association, predictive E-W, Kalman start) against Kalman + Hungarian with the same
     acceleration and noise settings: higher MOTA, no more identity switches."""
     from conftest import shared
-    from ppl_models.data.mot17_windows import crosses, mot17_windows, read_mot17_gt
+    from ppl_models.datasets.mot17_windows import crosses, mot17_windows, read_mot17_gt
     from ppl_models.mixdvae.baselines import kalman_hungarian
     from ppl_models.mixdvae.tracking import evaluate_windows, initial_sources, kalman_start, windows_to_tensors
     gt, visibility = read_mot17_gt(shared("mot17_train_gt_part", "gt", "MOT17-09-gt.txt"))

@@ -271,7 +271,7 @@ assert all(b > a for a, b in zip(variance["svi"], variance["sampled-w"]))
 # order flips while their boxes overlap).
 
 # %%
-from ppl_models.data.mot17_windows import crosses  # noqa: E402
+from ppl_models.datasets.mot17_windows import crosses  # noqa: E402
 from ppl_models.data.synthetic import synthetic_occlusion_window  # noqa: E402
 from ppl_models.mixdvae.association import matching_table  # noqa: E402
 from ppl_models.mixdvae.baselines import kalman_hungarian  # noqa: E402

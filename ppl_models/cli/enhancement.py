@@ -28,7 +28,7 @@ def _audio_jobs(source: Path, out: Path) -> list[tuple[Path, Path]]:
 
 def cmd_export_noisy_speech(args) -> int:
     from ppl_models.data.audio import write_audio
-    from ppl_models.data.noisy_speech import SNR_SETS, noisy_speech_set
+    from ppl_models.datasets.noisy_speech import SNR_SETS, noisy_speech_set
 
     snrs = SNR_SETS[args.snrs] if args.snrs in SNR_SETS else [float(s) for s in args.snrs.split(",")]
     items = noisy_speech_set(args.data, args.split, snrs, args.utterances, args.seed)

@@ -23,12 +23,12 @@ def fusion_splits(dataset: str, data_root: str | None, noise: str, corrupt: str 
     if data_root is None:
         raise ValueError(f"--dataset {dataset} reads real recordings: give their folder with --data")
     if dataset == "speech-activity":
-        from ppl_models.data.speech_activity import build_speech_activity
+        from ppl_models.datasets.speech_activity import build_speech_activity
 
         train, _ = build_speech_activity(data_root, "train", noise, seed=seed)
         test, meta = build_speech_activity(data_root, "test", noise, seed=seed)
     elif dataset == "beats":
-        from ppl_models.data.physio_beats import build_beat_detection
+        from ppl_models.datasets.physio_beats import build_beat_detection
 
         record = Path(data_root) / "multimodal_physionet_wfdb" / "a103l.npz"
         train, _ = build_beat_detection(record, "train", seed=seed)

@@ -23,7 +23,7 @@ def _write_splits(out_dir: str, train, test, frame_ms: float) -> None:
 
 
 def cmd_export_physionet(args) -> int:
-    from ppl_models.data.physionet import build_physionet
+    from ppl_models.datasets.physionet import build_physionet
 
     sensors = [s for s in args.sensors.split(",") if s] if args.sensors else None
     train, test, meta = build_physionet(args.data, args.record, args.frames, sensors)
@@ -32,7 +32,7 @@ def cmd_export_physionet(args) -> int:
 
 
 def cmd_export_av_speech(args) -> int:
-    from ppl_models.data.av_speech import build_av_speech
+    from ppl_models.datasets.av_speech import build_av_speech
 
     if args.frames < 8:
         raise ValueError(f"--frames must be at least 8, got {args.frames}")

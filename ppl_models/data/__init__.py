@@ -1,1 +1,3 @@
-"""Data layer: audio I/O and STFT, MOTChallenge I/O, synthetic generators and datasets."""
+"""Data layer: audio I/O and STFT, MOTChallenge I/O, the file contracts, synthetic generators.
+
+The experiment sets built from real recordings live in :mod:`ppl_models.datasets`."""

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import torch
 
 _SPLIT = re.compile(r"[,\s]+")
 
@@ -125,3 +126,18 @@ def iou(boxes_a: np.ndarray, boxes_b: np.ndarray) -> np.ndarray:
     area_b = (b[..., 2] - b[..., 0]) * (b[..., 3] - b[..., 1])
     union = area_a + area_b - inter
     return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
+
+
+def to_prior_coords(boxes, frame: str = "y-up"):
+    """(x1, y1, x2, y2) with y down <-> a prior's boxes; both maps are their own inverse.
+
+    ``y-up`` (ours): (x, y, x + w, y - h) with y up, i.e. y -> 1 - y. ``y-down`` (MixDVAE's): (x1, y1, x2, y1 - h)
+    with y down, i.e. y2 -> 2 y1 - y2."""
+    out = boxes.clone() if torch.is_tensor(boxes) else np.array(boxes, dtype=np.float64)
+    if frame == "y-up":
+        out[..., 1::2] = 1 - out[..., 1::2]
+    elif frame == "y-down":
+        out[..., 3] = 2 * out[..., 1] - out[..., 3]
+    else:
+        raise ValueError(f"unknown box frame {frame!r} (y-up or y-down)")
+    return out

@@ -87,3 +87,13 @@ def griffin_lim(magnitude: torch.Tensor, iterations: int = 64, momentum: float =
         previous = consistent
         estimate = magnitude * torch.exp(1j * torch.angle(accelerated))
     return istft(estimate, length=length)
+
+
+def mel_filterbank(n_mels: int = 32, n_fft: int = N_FFT, sr: int = 16000, fmin: float = 50.0,
+                   fmax: float = 8000.0) -> np.ndarray:
+    """(n_mels, n_fft // 2 + 1) triangular filters, equally spaced on the HTK mel scale, peak 1."""
+    mel = lambda f: 2595 * np.log10(1 + f / 700)  # noqa: E731
+    edges = 700 * (10 ** (np.linspace(mel(fmin), mel(fmax), n_mels + 2) / 2595) - 1)  # Hz
+    freqs = np.fft.rfftfreq(n_fft, 1 / sr)
+    lo, mid, hi = edges[:-2, None], edges[1:-1, None], edges[2:, None]
+    return np.maximum(0, np.minimum((freqs - lo) / (mid - lo), (hi - freqs) / (hi - mid))).astype(np.float32)

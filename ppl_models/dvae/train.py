@@ -82,9 +82,8 @@ def prior_data(kind: str, data: str = "synthetic", segment_frames: int | None = 
 def mot_trajectory_data(folders: list[str], length: int, hop: int, seed: int = 0):
     """(train, validation) real trajectories (M, length, 4) in the prior's coordinates (y up) from the ground
     truth of MOTChallenge sequences; each folder is a sequence or holds sequences."""
-    from ppl_models.data.mot import read_mot, read_seqinfo
+    from ppl_models.data.mot import read_mot, read_seqinfo, to_prior_coords
     from ppl_models.data.track_windows import track_segments
-    from ppl_models.mixdvae.tracking import to_prior_coords
 
     sequences = [s for f in map(Path, folders) for s in ([f] if (f / "gt").is_dir() else sorted(f.iterdir()))
                  if (s / "gt" / "gt.txt").is_file()]

@@ -20,26 +20,13 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ppl_models.data.mot import MotRecords, xywh_to_xyxy, xyxy_to_xywh
+from ppl_models.data.mot import MotRecords, to_prior_coords, xywh_to_xyxy, xyxy_to_xywh
 from ppl_models.data.track_windows import TrackWindow
 from ppl_models.mixdvae.baselines import kalman_hungarian
 from ppl_models.mixdvae.inference import fit
 from ppl_models.metrics.tracking import summarize
 
 
-def to_prior_coords(boxes, frame: str = "y-up"):
-    """(x1, y1, x2, y2) with y down <-> a prior's boxes; both maps are their own inverse.
-
-    ``y-up`` (ours): (x, y, x + w, y - h) with y up, i.e. y -> 1 - y. ``y-down`` (MixDVAE's): (x1, y1, x2, y1 - h)
-    with y down, i.e. y2 -> 2 y1 - y2."""
-    out = boxes.clone() if torch.is_tensor(boxes) else np.array(boxes, dtype=np.float64)
-    if frame == "y-up":
-        out[..., 1::2] = 1 - out[..., 1::2]
-    elif frame == "y-down":
-        out[..., 3] = 2 * out[..., 1] - out[..., 3]
-    else:
-        raise ValueError(f"unknown box frame {frame!r} (y-up or y-down)")
-    return out
 
 
 def windows_to_tensors(windows: list[TrackWindow], device="cpu", frame: str = "y-up"):

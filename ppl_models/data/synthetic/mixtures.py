@@ -46,10 +46,10 @@ def occluded_fraction(tracks: np.ndarray) -> np.ndarray:
 
 def synthetic_occlusion_window(num_sources: int = 3, length: int = 60, seed: int = 0, **detection_args):
     """Like :func:`synthetic_tracking_window`, with detections simulated as for the MOT17 windows
-    (:func:`ppl_models.data.mot17_windows.occlusion_detections`: corner jitter, bursty misses, and no detection
+    (:func:`ppl_models.data.track_windows.occlusion_detections`: corner jitter, bursty misses, and no detection
     while a box is less than 30 % visible), a box's visibility being 1 - :func:`occluded_fraction`. Where two
     tracks cross, the farther one disappears for a few frames, as a pedestrian does behind another."""
-    from ppl_models.data.mot17_windows import occlusion_detections
+    from ppl_models.data.track_windows import occlusion_detections
 
     rng = np.random.default_rng(seed)
     tracks = np.stack([sample_trajectory(rng, length) for _ in range(num_sources)], axis=1)  # (T, N, 4)

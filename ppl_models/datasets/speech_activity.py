@@ -55,8 +55,8 @@ from scipy.signal import lfilter
 
 from ppl_models.data.audio import SAMPLE_RATE, list_audio_files, load_audio
 from ppl_models.data.fusion_files import FusionData, check_fusion
-from ppl_models.data.mouth_video import mouth_video
-from ppl_models.data.stft import HOP_LENGTH, N_FFT, istft, power_spectrogram
+from ppl_models.datasets.mouth_video import mouth_video
+from ppl_models.data.stft import HOP_LENGTH, N_FFT, istft, mel_filterbank, power_spectrogram
 from ppl_models.data.synthetic.mixtures import mix_at_snr
 
 SPEECH_DIR = "speech_librispeech_resemblyzer"
@@ -81,14 +81,6 @@ FEATURE_MEAN_DB, FEATURE_STD_DB = 1.6, 16.0  # train split, noise="environment",
 RUNNING_MEAN_FRAMES = 60  # time constant of the running mean of relative_to_running_mean: ~1 s at 62.5 frames/s
 
 
-def mel_filterbank(n_mels: int = N_MELS, n_fft: int = N_FFT, sr: int = SAMPLE_RATE, fmin: float = 50.0,
-                   fmax: float = 8000.0) -> np.ndarray:
-    """(n_mels, n_fft // 2 + 1) triangular filters, equally spaced on the HTK mel scale, peak 1."""
-    mel = lambda f: 2595 * np.log10(1 + f / 700)  # noqa: E731
-    edges = 700 * (10 ** (np.linspace(mel(fmin), mel(fmax), n_mels + 2) / 2595) - 1)  # Hz
-    freqs = np.fft.rfftfreq(n_fft, 1 / sr)
-    lo, mid, hi = edges[:-2, None], edges[1:-1, None], edges[2:, None]
-    return np.maximum(0, np.minimum((freqs - lo) / (mid - lo), (hi - freqs) / (hi - mid))).astype(np.float32)
 
 
 def _band(n_fft: int = N_FFT) -> np.ndarray:

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from ppl_models.data.mot import MotRecords, iou, read_mot, xywh_to_xyxy, xyxy_to_xywh
-from ppl_models.data.track_windows import TrackWindow, _pack
+from ppl_models.data.track_windows import TrackWindow, occlusion_detections
 
 
 def read_mot17_gt(path: str | Path) -> tuple[MotRecords, np.ndarray]:
@@ -35,22 +35,6 @@ def read_mot17_gt(path: str | Path) -> tuple[MotRecords, np.ndarray]:
     return records.select(keep), table[keep, 8]
 
 
-def occlusion_detections(tracks: np.ndarray, visibility: np.ndarray, jitter: float = 0.05, miss_rate: float = 0.05,
-                         burst: float = 5.0, min_visibility: float = 0.3, rng: np.random.Generator | None = None):
-    """Noisy, shuffled detections of (T, N, 4) x1y1x2y2 boxes with visibility (T, N): (detections, mask, labels)."""
-    rng = np.random.default_rng() if rng is None else rng
-    T, N, _ = tracks.shape
-    size = np.abs(xyxy_to_xywh(tracks)[..., 2:])
-    noisy = tracks + rng.normal(size=tracks.shape) * jitter * np.concatenate([size, size], axis=-1)
-    leave = 1.0 / burst  # P(miss -> detected)
-    enter = leave * miss_rate / (1.0 - miss_rate)  # P(detected -> miss): stationary miss probability miss_rate
-    missing = np.zeros((T, N), dtype=bool)
-    state = rng.random(N) < miss_rate
-    for t in range(T):
-        missing[t] = state
-        u = rng.random(N)
-        state = np.where(state, u >= leave, u < enter)
-    return _pack(noisy, ~missing & (visibility >= min_visibility), rng)
 
 
 def crosses(tracks: np.ndarray) -> bool:

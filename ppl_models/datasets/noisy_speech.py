@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from ppl_models.data.audio import list_audio_files, load_audio
-from ppl_models.data.speech_activity import SPEAKER_DIRS, SPEECH_DIR
+from ppl_models.datasets.speech_activity import SPEAKER_DIRS, SPEECH_DIR
 from ppl_models.data.synthetic.mixtures import mix_at_snr
 
 SNR_SETS = {"qut": (-5.0, 0.0, 5.0), "dmd": (2.5, 7.5, 12.5, 17.5)}

@@ -20,7 +20,7 @@ import os
 import numpy as np
 
 from ppl_models.data.fusion_files import FusionData, check_fusion
-from ppl_models.data.speech_activity import N_MELS, build_speech_activity
+from ppl_models.datasets.speech_activity import N_MELS, build_speech_activity
 
 
 def build_av_speech(data_root: str | os.PathLike, split: str = "train", frames: int = 100, seed: int = 0,
