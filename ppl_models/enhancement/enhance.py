@@ -12,9 +12,9 @@ Utterances are enhanced together, as one batch padded to the longest (padded fra
 likelihood), which is what makes U-NA fast on a GPU. The noise network and the encoder are shared by the
 batch, but each utterance keeps its own noise level: a per-utterance log-spectrum offset started at its own
 noise floor (:class:`~ppl_models.enhancement.noise_models.NoiseVariance`), and per-utterance NMF atoms. On a
-validation batch of 4 s crops mixing -5..17.5 dB SNRs, one floor for the whole batch cost 4 dB SI-SDR after 50
-LV steps and 1 dB after 300; on 7 whole test utterances at 2.5-17.5 dB it did 1.9 dB *better* (benchmarks/
-RESULTS.md, enhancement: to be re-validated). ``enhance --batch 1`` is the paper's per-utterance fit. Signals are
+validation set of whole utterances, one batch per SNR set, one floor for the whole batch (``shared_floor``,
+``enhance --noise-floor batch``) gained +0.9 / +4.4 dB SI-SDR against +5.3 / +5.9 dB for the per-utterance floors
+(benchmarks/RESULTS.md, enhancement). ``enhance --batch 1`` is the paper's per-utterance fit. Signals are
 peak-normalised on the way in (the speech priors were trained on peak-normalised speech) and scaled back on
 the way out.
 """
