@@ -7,7 +7,9 @@ over the noisy input read after 50, 100, 200 and 300 steps of one fit: how the e
 
 ``--whole`` validates the way the test and ``enhance DIR`` run: whole utterances, each SNR set its own batch
 (``--sets``), through :func:`~ppl_models.enhancement.enhance.enhance` with its defaults (300 steps, early stop),
-the SI-SDR gain read once at the end; only ``shared=1`` (``enhance(shared_floor=True)``) is read from a variant.
+the SI-SDR gain read once at the end; a variant sets ``enhance``'s arguments: ``shared=1`` (``shared_floor``),
+``it=N`` (iterations), ``tol=X`` (early stop; 0: none), ``q=X`` (floor quantile), ``lr=X``, ``samples=N`` (Wiener
+average), ``seg=N`` (segment frames; 0: whole utterances).
 
     python benchmarks/enhancement_variants.py --data ../shared/data --whole --utterances 12 --variants shared=1 ""
 
@@ -46,11 +48,23 @@ def validation(data: str, count: int, seconds: float = 4.0):
     return items
 
 
+WHOLE_KEYS = {"shared": ("shared_floor", lambda v: v == "1"), "it": ("iterations", int), "tol": ("tol", float),
+              "q": ("floor_quantile", float), "lr": ("lr", float), "samples": ("num_samples", int),
+              "seg": ("segment_frames", lambda v: None if v in ("0", "none") else int(v))}
+
+
 def whole(data: str, set_name: str, count: int, prior, variant: str) -> dict:
-    """One SNR set's last ``count`` validation utterances, uncut, enhanced as one batch by ``enhance``."""
+    """One SNR set's last ``count`` validation utterances, uncut, enhanced as one batch by ``enhance`` with the
+    variant's settings (``WHOLE_KEYS``: shared, it, tol, q, lr, samples, seg=0 for whole utterances)."""
     seed = {"dmd": 2, "qut": 3}[set_name]
     items = noisy_speech_set(data, "train", SNR_SETS[set_name], None, seed=seed)[-count:]
-    result = enhance([it.noisy for it in items], prior, shared_floor="shared=1" in variant.split("+"))
+    settings = {}
+    for key, value in (p.partition("=")[::2] for p in variant.split("+") if p):
+        if key not in WHOLE_KEYS:
+            raise SystemExit(f"--whole: unknown variant key {key!r} (one of {', '.join(WHOLE_KEYS)})")
+        name, parse = WHOLE_KEYS[key]
+        settings[name] = parse(value)
+    result = enhance([it.noisy for it in items], prior, **settings)
     gains = [si_sdr(it.clean, e) - si_sdr(it.clean, it.noisy) for it, e in zip(items, result.signals)]
     return {"set": set_name, "gain": round(float(np.mean(gains)), 2), "gains": [round(float(g), 2) for g in gains],
             "noisy si-sdr": round(float(np.mean([si_sdr(it.clean, it.noisy) for it in items])), 2),

@@ -159,3 +159,19 @@ def test_train_prior_resume_refuses_another_model(tmp_path, capsys):
     code, _, err = run(capsys, "train-prior", "--kind", "trajectory", "--model", "srnn", "--out", str(ckpt),
                        "--epochs", "2", "--resume")
     assert code == 2 and "holds model 'dvae-vae', not 'dvae-srnn'" in err
+
+
+def test_resynth_default_prior_is_the_best_resynthesiser_on_unseen_speakers(tmp_path, capsys):
+    """`resynth` with no --prior uses hit-dvae-speech: on 5 LibriSpeech test-other utterances (speakers no shipped
+    prior heard) it keeps more than 8 dB SI-SDR (9.21 dB on these 5), where rvae-speech scores 4.55 dB."""
+    from ppl_models.data.audio import list_audio_files, load_audio
+    from ppl_models.metrics.audio import si_sdr
+
+    files = list_audio_files(shared("speech_librispeech_resemblyzer", "test-other"))[::10]
+    (tmp_path / "in").mkdir()
+    for f in files:
+        shutil.copy(f, tmp_path / "in" / f.name)
+    code, out, _ = run(capsys, "resynth", str(tmp_path / "in"), "--out", str(tmp_path / "out"))
+    assert code == 0 and out.count("->") == len(files)
+    scores = [si_sdr(load_audio(f), load_audio((tmp_path / "out" / f.name).with_suffix(".wav"))) for f in files]
+    assert np.mean(scores) > 8.0
