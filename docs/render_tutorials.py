@@ -26,19 +26,34 @@ from nbconvert.preprocessors import ExecutePreprocessor
 ROOT = Path(__file__).resolve().parents[1]
 
 
+MAX_FIGURE_BYTES = 200_000
+
+
+def shrink_png(path: Path) -> None:
+    """Re-save a large figure (spectrograms are) with a 256-colour palette: a third of the size or less."""
+    from PIL import Image
+
+    Image.open(path).convert("RGB").quantize(256).save(path, optimize=True)
+
+
 def render(script: Path, out_dir: Path, quick: bool) -> Path:
     notebook = jupytext.read(script)
     os.environ["TUTORIAL_QUICK"] = "1" if quick else "0"
     with tempfile.TemporaryDirectory() as work:
         os.environ["TUTORIAL_OUT"] = work  # the tutorials' own figure files; the page embeds what they show
         ExecutePreprocessor(timeout=None, kernel_name="python3").preprocess(notebook, {"metadata": {"path": ROOT}})
+    for cell in notebook.cells:  # progress bars and library warnings go to stderr: not part of the page
+        cell["outputs"] = [o for o in cell.get("outputs", []) if o.get("name") != "stderr"]
     body, resources = MarkdownExporter().from_notebook_node(notebook, resources={"output_files_dir": f"{script.stem}_files"})
+    body = body.replace(work, "$TUTORIAL_OUT").replace(str(ROOT), ".")  # no paths of the machine that rendered it
     page = out_dir / f"{script.stem}.md"
     figures = out_dir / f"{script.stem}_files"
     shutil.rmtree(figures, ignore_errors=True)
     for name, data in resources.get("outputs", {}).items():
         (out_dir / name).parent.mkdir(parents=True, exist_ok=True)
         (out_dir / name).write_bytes(data)
+        if name.endswith(".png") and len(data) > MAX_FIGURE_BYTES:
+            shrink_png(out_dir / name)
     tmp = page.with_suffix(".md.tmp")
     tmp.write_text(body)
     os.replace(tmp, page)
