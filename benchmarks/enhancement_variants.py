@@ -8,8 +8,8 @@ over the noisy input read after 50, 100, 200 and 300 steps of one fit: how the e
 ``--whole`` validates the way the test and ``enhance DIR`` run: whole utterances, each SNR set its own batch
 (``--sets``), through :func:`~ppl_models.enhancement.enhance.enhance` with its defaults (300 steps, early stop),
 the SI-SDR gain read once at the end; a variant sets ``enhance``'s arguments: ``shared=1`` (``shared_floor``),
-``it=N`` (iterations), ``tol=X`` (early stop; 0: none), ``q=X`` (floor quantile), ``lr=X``, ``samples=N`` (Wiener
-average), ``seg=N`` (segment frames; 0: whole utterances).
+``nm=lv|no|nolv|nmf`` (noise model), ``it=N`` (iterations), ``tol=X`` (early stop; 0: none), ``q=X`` (floor
+quantile), ``lr=X``, ``samples=N`` (Wiener average), ``seg=N`` (segment frames; 0: whole utterances).
 
     python benchmarks/enhancement_variants.py --data ../shared/data --whole --utterances 12 --variants shared=1 ""
 
@@ -49,6 +49,7 @@ def validation(data: str, count: int, seconds: float = 4.0):
 
 
 WHOLE_KEYS = {"shared": ("shared_floor", lambda v: v == "1"), "it": ("iterations", int), "tol": ("tol", float),
+              "nm": ("noise_model", str),
               "q": ("floor_quantile", float), "lr": ("lr", float), "samples": ("num_samples", int),
               "seg": ("segment_frames", lambda v: None if v in ("0", "none") else int(v))}
 
