@@ -56,7 +56,7 @@ WHOLE_KEYS = {"shared": ("shared_floor", lambda v: v == "1"), "it": ("iterations
 
 def whole(data: str, set_name: str, count: int, prior, variant: str) -> dict:
     """One SNR set's last ``count`` validation utterances, uncut, enhanced as one batch by ``enhance`` with the
-    variant's settings (``WHOLE_KEYS``: shared, it, tol, q, lr, samples, seg=0 for whole utterances)."""
+    variant's settings (``WHOLE_KEYS``: shared, nm, it, tol, q, lr, samples, seg=0 for whole utterances)."""
     seed = {"dmd": 2, "qut": 3}[set_name]
     items = noisy_speech_set(data, "train", SNR_SETS[set_name], None, seed=seed)[-count:]
     settings = {}

@@ -7,7 +7,7 @@ simulated detections (5 % jitter, 10 % missed). All trackers start from the same
 batch trackers (MixDVAE, both VKFs) then refine them chunk by chunk with themselves (``progressive_init``,
 ``--init static`` to skip). Scored with py-motmetrics (MOTA, IDF1, IDS, FP, FN over all windows).
 
-``--detections occlusion``: MOT17 development windows (``data.mot17_windows``: the paper's MOT17-3T protocol, 60
+``--detections occlusion``: MOT17 development windows (``datasets.mot17_windows``: the paper's MOT17-3T protocol, 60
 frames every 40, detections simulated with jitter, bursty misses and misses under occlusion) of ``--sequences``
 of ``--gt-dir`` (a folder of gt/MOT17-XX-gt.txt and seqinfo/MOT17-XX.seqinfo.ini).
 

@@ -40,8 +40,7 @@ import torch
 
 from ppl_models.data.audio import list_audio_files, load_audio
 from ppl_models.data.speakers import speaker_of, split_by_speaker
-from ppl_models.data.stft import mel_filterbank
-from ppl_models.data.stft import HOP_LENGTH, power_spectrogram, trim_silence
+from ppl_models.data.stft import HOP_LENGTH, mel_filterbank, power_spectrogram, trim_silence
 from ppl_models.dvae.hit_dvae import HierarchicalDVAE
 from ppl_models.dvae.train import load_prior
 from ppl_models.plots import plt, save_figure

@@ -45,7 +45,8 @@ def render(script: Path, out_dir: Path, quick: bool) -> Path:
     for cell in notebook.cells:  # progress bars and library warnings go to stderr: not part of the page
         cell["outputs"] = [o for o in cell.get("outputs", []) if o.get("name") != "stderr"]
     body, resources = MarkdownExporter().from_notebook_node(notebook, resources={"output_files_dir": f"{script.stem}_files"})
-    body = body.replace(work, "$TUTORIAL_OUT").replace(str(ROOT), ".")  # no paths of the machine that rendered it
+    # no paths of the machine that rendered it: the figures' folder as a reader running the script gets it
+    body = body.replace(work, "tutorial_output").replace(str(ROOT), ".")
     page = out_dir / f"{script.stem}.md"
     figures = out_dir / f"{script.stem}_files"
     shutil.rmtree(figures, ignore_errors=True)

@@ -167,6 +167,7 @@ def test_resynth_default_prior_is_the_best_resynthesiser_on_unseen_speakers(tmp_
     from ppl_models.data.audio import list_audio_files, load_audio
     from ppl_models.metrics.audio import si_sdr
 
+    assert build_parser().parse_args(["resynth", "in.wav", "--out", "out.wav"]).prior == "hit-dvae-speech"
     files = list_audio_files(shared("speech_librispeech_resemblyzer", "test-other"))[::10]
     (tmp_path / "in").mkdir()
     for f in files:
@@ -175,3 +176,20 @@ def test_resynth_default_prior_is_the_best_resynthesiser_on_unseen_speakers(tmp_
     assert code == 0 and out.count("->") == len(files)
     scores = [si_sdr(load_audio(f), load_audio((tmp_path / "out" / f.name).with_suffix(".wav"))) for f in files]
     assert np.mean(scores) > 8.0
+
+
+def test_resynth_folder_pads_short_inputs_and_skips_bad_ones(tmp_path, capsys):
+    """A 500-sample file (shorter than one STFT window) is padded and cut back; an unreadable one is named and
+    skipped while the others are written; the exit status is then 2."""
+    (tmp_path / "in").mkdir()
+    rng = np.random.default_rng(0)
+    write_audio(tmp_path / "in" / "short.wav", 0.1 * rng.standard_normal(500).astype(np.float32))
+    write_audio(tmp_path / "in" / "ok.wav", 0.1 * rng.standard_normal(8000).astype(np.float32))
+    (tmp_path / "in" / "broken.wav").write_bytes(b"not audio")
+    code, out, err = run(capsys, "resynth", str(tmp_path / "in"), "--out", str(tmp_path / "out"),
+                         "--prior", "rvae-speech")
+    assert code == 2 and "broken.wav" in err
+    from ppl_models.data.audio import load_audio
+
+    assert len(load_audio(tmp_path / "out" / "short.wav")) == 500
+    assert len(load_audio(tmp_path / "out" / "ok.wav")) == 8000

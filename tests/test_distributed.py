@@ -47,3 +47,12 @@ def test_two_processes_stay_identical_and_both_shards_count(tmp_path, case):
     differs = any(not torch.equal(a[k], alone.state_dict()[k]) for k in a)
     assert differs
     pyro.clear_param_store()
+
+
+def test_an_explicit_gpu_index_under_torchrun_is_a_clear_error(monkeypatch):
+    """Every rank would put its replica on that one GPU while NCCL binds each rank to GPU LOCAL_RANK."""
+    from ppl_models.infer.distributed import init_distributed
+
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    with pytest.raises(ValueError, match="--device cuda:0"):
+        init_distributed(torch.device("cuda:0"))

@@ -13,11 +13,11 @@ import torch
 from conftest import shared
 from ppl_models.data.audio import load_audio
 from ppl_models.data.fusion_files import check_fusion
+from ppl_models.data.stft import mel_filterbank, power_spectrogram
 from ppl_models.datasets.mouth_video import H, W
 from ppl_models.datasets.physio_beats import build_beat_detection, detect_beats, load_record, qrs_peaks
-from ppl_models.datasets.speech_activity import (FEATURE_MEAN_DB, FEATURE_STD_DB, N_MELS, RUNNING_MEAN_FRAMES, TRAIN_SHARE,
-                                             build_speech_activity, mel_filterbank, noise_recordings)
-from ppl_models.data.stft import power_spectrogram
+from ppl_models.datasets.speech_activity import (FEATURE_MEAN_DB, FEATURE_STD_DB, N_MELS, RUNNING_MEAN_FRAMES,
+                                                 TRAIN_SHARE, build_speech_activity, noise_recordings)
 
 
 def _runs(mask: np.ndarray) -> list[int]:
@@ -118,7 +118,7 @@ def test_mixtures_are_at_the_target_snr_and_give_the_audio_features(sad):
         assert np.abs(snr - target).max() < 0.5, key
     data, meta = sad[("test", "babble")]
     mix = power_spectrogram(torch.from_numpy(meta["clean_audio"] + meta["noise_audio"])).numpy()[..., :200]
-    mel = 10 * np.log10(np.einsum("mf,nft->ntm", mel_filterbank(), mix) + 1e-10)
+    mel = 10 * np.log10(np.einsum("mf,nft->ntm", mel_filterbank(N_MELS), mix) + 1e-10)
     standardised = (mel - FEATURE_MEAN_DB) / FEATURE_STD_DB
     np.testing.assert_allclose(data.sensors["audio"][..., :N_MELS], standardised, atol=1e-3)
     # the second half: each band minus its running mean, by the recursion m_t = a m_{t-1} + (1 - a) x_t

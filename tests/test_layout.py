@@ -1,12 +1,16 @@
 """The package's dependencies point one way: cli -> systems -> dvae -> nn / data / metrics / infer.
 
 A layer may import from its own layer and the layers below it, never from above; ``data`` (generic I/O and
-synthetic generators) never imports the experiment sets of ``datasets``. The graph is read from the source
-(every ``import`` statement, including those inside functions), so a lazy import cannot hide a cycle.
+synthetic generators) never imports the experiment sets of ``datasets``; and the parts of one layer import each
+other without cycles. The graph is read from the source (every ``import`` statement, including those inside
+functions, and ``from ppl_models import NAME`` resolved to the module that defines NAME), so a lazy import cannot
+hide an upward edge or a cycle.
 """
 
 import ast
 from pathlib import Path
+
+import ppl_models
 
 PACKAGE = Path(__file__).resolve().parents[1] / "ppl_models"
 
@@ -22,8 +26,11 @@ def imported_parts(path: Path) -> set[str]:
     """The ppl_models sub-packages / modules that ``path`` imports."""
     parts = set()
     for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.level:
+            raise AssertionError(f"{path}: relative import; write ppl_models.... in full")
         if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("ppl_models"):
-            names = [f"{node.module}.{a.name}" for a in node.names] if node.module == "ppl_models" else [node.module]
+            names = ([ppl_models._API.get(a.name, f"ppl_models.{a.name}") for a in node.names]
+                     if node.module == "ppl_models" else [node.module])
         elif isinstance(node, ast.Import):
             names = [a.name for a in node.names if a.name.startswith("ppl_models")]
         else:
@@ -51,3 +58,24 @@ def test_imports_point_down_never_up():
                 upward.append(f"{path.relative_to(PACKAGE)} ({mine}, layer {LAYER[mine]}) imports {part} "
                               f"(layer {LAYER[part]})")
     assert not upward, "\n".join(upward)
+
+
+def test_no_import_cycle_between_parts():
+    graph = {}
+    for path in PACKAGE.rglob("*.py"):
+        graph.setdefault(owner(path), set()).update(imported_parts(path) - {owner(path)})
+    seen, on_path = set(), []
+
+    def visit(part):
+        if part in on_path:
+            raise AssertionError("import cycle: " + " -> ".join(on_path[on_path.index(part):] + [part]))
+        if part in seen:
+            return
+        seen.add(part)
+        on_path.append(part)
+        for nxt in sorted(graph.get(part, ())):
+            visit(nxt)
+        on_path.pop()
+
+    for part in sorted(graph):
+        visit(part)

@@ -177,7 +177,8 @@ def test_default_tracker_beats_kalman_hungarian_where_mot17_tracks_cross():
 
 def test_identity_switches_name_the_frame_and_the_swapped_tracks():
     from ppl_models.data.synthetic import synthetic_tracking_window
-    from ppl_models.mixdvae.tracking import identity_switches, to_prior_coords
+    from ppl_models.data.mot import to_prior_coords
+    from ppl_models.mixdvae.tracking import identity_switches
 
     window = synthetic_tracking_window(3, 40, seed=1)
     truth = to_prior_coords(window.tracks.transpose(1, 0, 2))  # (N, T, 4) estimates equal to the truth

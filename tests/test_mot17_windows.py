@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from conftest import shared
-from ppl_models.datasets.mot17_windows import crosses, mot17_windows, occlusion_detections, read_mot17_gt
+from ppl_models.data.track_windows import occlusion_detections
+from ppl_models.datasets.mot17_windows import crosses, mot17_windows, read_mot17_gt
 
 
 @pytest.fixture(scope="module")

@@ -104,7 +104,7 @@ def test_the_imported_trajectory_prior_reads_boxes_in_the_layout_it_was_trained_
     for both axes and ~80 and ~3400 better than the image boxes unconverted or x and y swapped. (That the
     network reads positions, not displacements, is in its code: mlp_x_h reads the box x_{t-1} itself.)"""
     from ppl_models.data.synthetic import synthetic_tracking_window
-    from ppl_models.mixdvae.tracking import to_prior_coords
+    from ppl_models.data.mot import to_prior_coords
 
     prior = import_prior("mixdvae", shared("reference_priors", "mixdvae", "model_mot.pt"))
     image = np.concatenate([synthetic_tracking_window(3, 60, seed=2000 + b).tracks.transpose(1, 0, 2)
@@ -128,7 +128,7 @@ def _covered(windows, estimates, frame: str) -> tuple[np.ndarray, np.ndarray]:
     """Per (window, frame, track): whether some source's box overlaps the track's with IoU >= 0.5, and whether
     the track was detected in that frame."""
     from ppl_models.data.mot import iou, xyxy_to_xywh
-    from ppl_models.mixdvae.tracking import to_prior_coords
+    from ppl_models.data.mot import to_prior_coords
 
     covered, detected = [], []
     for w, est in zip(windows, estimates):
@@ -173,7 +173,7 @@ def test_the_imported_trajectory_prior_tracks_synthetic_windows():
 def test_box_frames_are_their_own_inverse_and_keep_the_box_height():
     import numpy as np
 
-    from ppl_models.mixdvae.tracking import to_prior_coords
+    from ppl_models.data.mot import to_prior_coords
 
     boxes = np.array([[0.1, 0.2, 0.3, 0.5]])  # x1, y1, x2, y2 with y down: height 0.3
     for frame in ("y-up", "y-down"):

@@ -206,7 +206,7 @@ def test_shipped_trajectory_prior_predicts_the_next_box():
     assert error[1:].mean() < 0.02  # frame 1 has no past to read
 
 
-@pytest.mark.parametrize("name, z_dim, floor", [("rvae-speech", 16, 2.0), ("rvae-speech-z64", 64, 8.0)])
+@pytest.mark.parametrize("name, z_dim, floor", [("rvae-speech", 16, 4.0), ("rvae-speech-z64", 64, 8.0)])
 def test_shipped_speech_priors_resynthesise_held_out_speakers(name, z_dim, floor):
     """LibriSpeech test-other speakers were kept out of training (model card). The issue's target is 8 dB;
     the shipped priors reach 4.68 dB (16-D) and 8.66 dB (64-D) on all 50 (benchmarks/RESULTS.md): this guards

@@ -6,7 +6,7 @@ import argparse
 import os
 from pathlib import Path
 
-from ppl_models.cli.common import add_common, at_least, positive
+from ppl_models.cli.common import add_common, at_least, finish, padded, positive, read_inputs
 
 
 def cmd_list(args) -> int:
@@ -76,7 +76,7 @@ def cmd_import_prior(args) -> int:
 
 
 def cmd_resynth(args) -> int:
-    from ppl_models.data.audio import list_audio_files, load_audio, write_audio
+    from ppl_models.data.audio import list_audio_files, write_audio
     from ppl_models.dvae.resynthesis import resynthesize
     from ppl_models.dvae.train import load_prior
     from ppl_models.infer import resolve_device
@@ -86,10 +86,11 @@ def cmd_resynth(args) -> int:
     source, out = Path(args.input), Path(args.out)
     jobs = ([(f, out / f.relative_to(source).with_suffix(".wav")) for f in list_audio_files(source)]
             if source.is_dir() else [(source, out)])
-    for src, dst in jobs:
-        write_audio(dst, resynthesize(dvae, load_audio(src), device).numpy())
+    loaded, failed = read_inputs(jobs, "resynth")  # a bad file is named and skipped; the others are written
+    for src, dst, signal in loaded:
+        write_audio(dst, resynthesize(dvae, padded(signal), device).numpy()[:len(signal)])
         print(f"{src} -> {dst}")
-    return 0
+    return finish("resynth", len(jobs), failed)
 
 
 def add_parsers(sub) -> None:
@@ -187,8 +188,8 @@ def add_parsers(sub) -> None:
     p.add_argument("input", metavar="IN", help="a wav/flac file or a folder of them")
     p.add_argument("--prior", default="hit-dvae-speech",
                    help="a speech-prior checkpoint (train-prior --kind speech) or a shipped prior's name "
-                        "(default: hit-dvae-speech, the best resynthesiser of unseen speakers; SI-SDR on LibriSpeech "
-                        "test-other: hit-dvae-speech 9.2 dB, rvae-speech-z64 8.7, light-dvae-speech 8.3, rvae-speech 4.7)")
+                        "(default: hit-dvae-speech, the best resynthesiser of unseen speakers among the shipped "
+                        "priors: benchmarks/RESULTS.md, Resynthesis)")
     p.add_argument("--out", required=True, help="output wav, or output folder when IN is a folder")
     add_common(p)
     p.set_defaults(func=cmd_resynth)

@@ -4,9 +4,11 @@ Each builder reads its folders, splits them (by speaker, recording or sequence) 
 file contracts of :mod:`ppl_models.data` (multi-sensor ``.npz``, MOT windows, noisy-speech folders):
 
     noisy_speech     clean speech + real noise at set SNRs, for enhancement (``export-noisy-speech``)
-    speech_activity  audio / image / lip sensors of who speaks when, for fusion (``export-fusion --set speech``)
+    speech_activity  audio / image / flow sensors of who speaks when, for fusion
+                     (``export-fusion --dataset speech-activity``)
     mouth_video      the generated mouth camera that speech_activity uses
-    physio_beats     ECG / PPG / blood-pressure beat detection from a PhysioNet record (``export-fusion --set beats``)
+    physio_beats     heart-beat detection from ECG and PPG (PLETH) of a PhysioNet record
+                     (``export-fusion --dataset beats``)
     physionet        PhysioNet windows with masked gaps, for imputation (``export-physionet``)
     av_speech        audio + mouth features of speech, for imputation (``export-av-speech``)
     mot17_windows    MOT17 windows with occlusion-aware simulated detections, for tracking benchmarks

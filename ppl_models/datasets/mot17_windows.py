@@ -35,8 +35,6 @@ def read_mot17_gt(path: str | Path) -> tuple[MotRecords, np.ndarray]:
     return records.select(keep), table[keep, 8]
 
 
-
-
 def crosses(tracks: np.ndarray) -> bool:
     """Whether two of the (T, N, 4) tracks swap their left-to-right order at a frame where their boxes overlap."""
     centre = (tracks[..., 0] + tracks[..., 2]) / 2  # (T, N)

@@ -81,8 +81,6 @@ FEATURE_MEAN_DB, FEATURE_STD_DB = 1.6, 16.0  # train split, noise="environment",
 RUNNING_MEAN_FRAMES = 60  # time constant of the running mean of relative_to_running_mean: ~1 s at 62.5 frames/s
 
 
-
-
 def _band(n_fft: int = N_FFT) -> np.ndarray:
     """(F,) bool: the STFT bins in BAND_HZ."""
     freqs = np.fft.rfftfreq(n_fft, 1 / SAMPLE_RATE)
@@ -92,7 +90,7 @@ def _band(n_fft: int = N_FFT) -> np.ndarray:
 def frame_energies(x: np.ndarray, frames: int | None = None, mel: bool = False, batch: int = 64) -> np.ndarray:
     """(N, L) signals -> energy in 250-4000 Hz per frame (N, T) in dB, or with ``mel`` the 32 mel-band energies
     (N, T, 32) in dB; frame t is centred on sample t * 256. ``frames`` keeps the first T frames."""
-    weights = torch.from_numpy(mel_filterbank() if mel else _band()[None].astype(np.float32))  # (M, F)
+    weights = torch.from_numpy(mel_filterbank(N_MELS) if mel else _band()[None].astype(np.float32))  # (M, F)
     out = []
     for i in range(0, len(x), batch):
         p = power_spectrogram(torch.from_numpy(np.ascontiguousarray(x[i:i + batch])))[..., :frames]  # (B, F, T)

@@ -22,6 +22,8 @@ def init_distributed(device: torch.device) -> tuple[int, int]:
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world == 1:
         return 0, 1
+    if device.type == "cuda" and device.index is not None:
+        raise ValueError(f"--device {device}: under torchrun give --device cuda, each process takes GPU LOCAL_RANK")
     if device.type == "cuda":  # before the process group, so NCCL binds each rank to its own GPU, not all to 0
         torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
     if not dist.is_initialized():

@@ -23,8 +23,7 @@ import numpy as np
 import scipy.fft
 import scipy.linalg
 
-from ppl_models.data.stft import mel_filterbank
-from ppl_models.data.stft import power_spectrogram
+from ppl_models.data.stft import mel_filterbank, power_spectrogram
 
 SEGMENT_FRAMES = 31  # 0.5 s at 16 kHz, hop 256
 N_MELS, N_MFCC = 40, 20

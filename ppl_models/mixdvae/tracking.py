@@ -27,8 +27,6 @@ from ppl_models.mixdvae.inference import fit
 from ppl_models.metrics.tracking import summarize
 
 
-
-
 def windows_to_tensors(windows: list[TrackWindow], device="cpu", frame: str = "y-up"):
     """Stack normalised windows of equal length: obs (B, T, K, 4) in prior coordinates, mask (B, T, K)."""
     if len({w.detections.shape for w in windows}) != 1:
