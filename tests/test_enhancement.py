@@ -264,3 +264,13 @@ def test_each_utterance_of_a_batch_starts_from_its_own_noise_floor(prior):
                                 shared_floor=True).noise  # one floor for both, no offsets
     assert shared_noise.offset is None
     torch.testing.assert_close(shared_noise.head[-1].bias.exp(), noise_floor(batch.power, mask=batch.mask))
+
+
+def test_default_una_noise_model_is_no_and_und_takes_the_checkpoints(prior):
+    """NO (the noise variance from the past noisy frames) won the whole-utterance validation: `enhance` with no
+    noise model runs it; LV gives another result from the same seed."""
+    noisy = mix_at_snr(speech_like(1.0, seed=4), colored_noise(1.0, "pink", seed=5), 5.0)[0]
+    run = lambda **kw: enhance([noisy], prior, iterations=3, tol=-np.inf, **kw).signals[0]  # noqa: E731
+    default = run()
+    np.testing.assert_array_equal(default, run(noise_model="no"))
+    assert not np.allclose(default, run(noise_model="lv"))

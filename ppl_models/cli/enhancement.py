@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import numpy as np
@@ -95,7 +94,8 @@ def cmd_enhance(args) -> int:
             audio += len(signal) / 16000
             print(f"{src} -> {dst}")
     if audio:
-        print(f"{args.noise_model} / {args.mode}: {audio:.1f} s of audio in {seconds:.1f} s "
+        print(f"{args.noise_model or ('no' if args.mode == 'una' else 'checkpoint')} noise model / {args.mode}: "
+              f"{audio:.1f} s of audio in {seconds:.1f} s "
               f"(real-time factor {seconds / audio:.2f})")
     return finish("enhance", len(jobs), failed)
 
@@ -142,22 +142,22 @@ def add_parsers(sub) -> None:
                                    "fits the noise model on the input itself (default, no other file needed); "
                                    "und uses a train-noise checkpoint in one pass; unda starts from it and "
                                    "adapts. --noise-model nmf is the RVAE-VEM baseline. IN and --out: files, or "
-                                   "folders (same names); the utterances of a folder are fitted in batches.",
-                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                   "folders (same names); the utterances of a folder are fitted in batches.")
     p.add_argument("input", metavar="IN", help="a noisy wav/flac file or a folder of them")
     p.add_argument("--out", required=True, help="output wav, or output folder when IN is a folder")
     p.add_argument("--prior", default="rvae-speech",
-                   help="speech prior: checkpoint or shipped name. rvae-speech-z64 models speech more closely "
-                        "but also noise: better on our 2.5-17.5 dB SNR test set, worse on the -5..5 dB one "
-                        "(benchmarks/RESULTS.md)")
-    p.add_argument("--noise-model", default="lv", choices=["lv", "no", "nolv", "nmf"],
-                   help="lv: from the speech latents; no: from the past noisy frames; nolv: both; nmf: RVAE-VEM")
+                   help="speech prior: checkpoint or shipped name; its decoder must read only z (rvae, vae, dkf) "
+                        "(default: rvae-speech, the shipped prior that gives the least noise back)")
+    p.add_argument("--noise-model", default=None, choices=["lv", "no", "nolv", "nmf"],
+                   help="no: from the past noisy frames; lv: from the speech latents; nolv: both; nmf: RVAE-VEM "
+                        "(default: no for una, chosen on validation; the checkpoint's own for und and unda)")
     p.add_argument("--mode", default="una", choices=["una", "und", "unda"],
-                   help="una: fit on the input; und: one pass with --noise-ckpt; unda: und then adapt")
+                   help="una: fit on the input; und: one pass with --noise-ckpt; unda: und then adapt "
+                        "(default: una)")
     p.add_argument("--noise-ckpt", help="train-noise checkpoint (for und, unda)")
     p.add_argument("--iterations", type=int, default=None,
                    help="SVI iterations (una: up to 300, early-stopped; unda: 60; nmf: 150)")
-    p.add_argument("--batch", type=int, default=64, help="utterances fitted together")
+    p.add_argument("--batch", type=int, default=64, help="utterances fitted together (default: 64)")
     p.add_argument("--noise-floor", default="utterance", choices=["utterance", "batch"],
                    help="una with lv/no/nolv: where the noise variance starts; utterance: a learnt offset per "
                         "utterance from its own floor; batch: one floor for the batch (default: utterance)")

@@ -43,6 +43,7 @@ from ppl_models.infer.svi import make_optimizer
 
 MODES = ("una", "und", "unda")
 DEFAULT_ITERATIONS = {"una": 300, "unda": 60, "und": 0, "nmf": 150}
+DEFAULT_NOISE_MODEL = "no"  # U-NA: NO and NOLV tied on whole-utterance validation, both ahead of LV (RESULTS.md)
 NMF_WARMUP = 100
 FLOOR_QUANTILE = 0.1
 
@@ -150,7 +151,7 @@ def fit(system: NoisySpeech, power: torch.Tensor, mask: torch.Tensor | None, ite
     return losses
 
 
-def enhance(signals: list[np.ndarray], prior, noise_model: str = "lv", mode: str = "una",
+def enhance(signals: list[np.ndarray], prior, noise_model: str | None = None, mode: str = "una",
             noise_checkpoint: str | Path | None = None, iterations: int | None = None, lr: float = 1e-3,
             num_samples: int = 8, segment_frames: int | None = 100, floor_quantile: float = FLOOR_QUANTILE,
             tol: float = 1e-3, device="cpu", seed: int = 0, shared_floor: bool = False,
@@ -160,11 +161,14 @@ def enhance(signals: list[np.ndarray], prior, noise_model: str = "lv", mode: str
     ``mode`` ``una`` fits everything on the signals, ``und`` reads the noise model and encoder of
     ``noise_checkpoint`` (from :func:`train_noise`) and filters in one pass, ``unda`` starts from it and
     fits ``iterations`` more steps. ``noise_model="nmf"`` is the RVAE-VEM baseline (U-NA only).
+    ``noise_model`` None: :data:`DEFAULT_NOISE_MODEL` (``no``) for U-NA, the checkpoint's own for U-ND / U-NDA.
     ``shared_floor`` (U-NA, neural noise models): one starting noise floor for the whole batch instead of a
     learnt per-utterance offset started at each utterance's own floor."""
     if mode not in MODES:
         raise ValueError(f"--mode must be one of {', '.join(MODES)}, got {mode!r}")
-    if noise_model not in NOISE_MODELS + ("nmf",):
+    if noise_model is None and mode == "una":
+        noise_model = DEFAULT_NOISE_MODEL
+    if noise_model not in NOISE_MODELS + ("nmf", None):
         raise ValueError(f"--noise-model must be one of {', '.join(NOISE_MODELS)}, nmf; got {noise_model!r}")
     if mode != "una" and noise_model == "nmf":
         raise ValueError("the NMF noise model is fitted per utterance: use it with --mode una")
