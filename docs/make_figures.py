@@ -19,8 +19,6 @@ from pathlib import Path
 
 from PIL import Image
 
-from ppl_models import demo
-
 HERE = Path(__file__).resolve().parent
 FIGURES = {  # README figure -> the demo's file
     "tracking.png": "tracking_vs_kalman.png",
@@ -81,6 +79,8 @@ def main(argv=None) -> int:
     parser.add_argument("--data", type=Path, default=HERE.parent.parent / "shared" / "data",
                         help="the real-data folder, for the separation figure (default: ../shared/data)")
     args = parser.parse_args(argv)
+    from ppl_models import demo
+
     out = HERE / "figures"
     out.mkdir(exist_ok=True)
     with tempfile.TemporaryDirectory() as work:

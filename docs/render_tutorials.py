@@ -23,17 +23,9 @@ import jupytext
 from nbconvert import MarkdownExporter
 from nbconvert.preprocessors import ExecutePreprocessor
 
+from make_figures import MAX_BYTES, small_png  # docs/, beside this script
+
 ROOT = Path(__file__).resolve().parents[1]
-
-
-MAX_FIGURE_BYTES = 200_000
-
-
-def shrink_png(path: Path) -> None:
-    """Re-save a large figure (spectrograms are) with a 256-colour palette: a third of the size or less."""
-    from PIL import Image
-
-    Image.open(path).convert("RGB").quantize(256).save(path, optimize=True)
 
 
 def render(script: Path, out_dir: Path, quick: bool) -> Path:
@@ -53,8 +45,8 @@ def render(script: Path, out_dir: Path, quick: bool) -> Path:
     for name, data in resources.get("outputs", {}).items():
         (out_dir / name).parent.mkdir(parents=True, exist_ok=True)
         (out_dir / name).write_bytes(data)
-        if name.endswith(".png") and len(data) > MAX_FIGURE_BYTES:
-            shrink_png(out_dir / name)
+        if name.endswith(".png") and len(data) > MAX_BYTES:
+            (out_dir / name).write_bytes(small_png(out_dir / name))
     tmp = page.with_suffix(".md.tmp")
     tmp.write_text(body)
     os.replace(tmp, page)

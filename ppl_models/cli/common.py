@@ -71,6 +71,22 @@ def print_table(rows: dict[str, dict], columns: list[str], headers: dict[str, st
         print(f"{name:<{width}}  " + "  ".join(cells))
 
 
+def audio_jobs(source: Path, out: Path) -> list[tuple[Path, Path]]:
+    """(input, output) pairs: one file, or every audio file of a folder mirrored into the output folder."""
+    from ppl_models.data.audio import list_audio_files
+
+    if source.is_dir():
+        jobs = [(f, out / f.relative_to(source).with_suffix(".wav")) for f in list_audio_files(source)]
+        if not jobs:
+            raise ValueError(f"{source}: no audio files (.wav, .flac, .ogg)")
+        return jobs
+    if not source.is_file():
+        raise FileNotFoundError(f"{source}: no such file or folder")
+    if out.is_dir():
+        raise ValueError(f"--out {out} is a folder but the input {source} is one file: give a file name")
+    return [(source, out)]
+
+
 def read_inputs(jobs: list[tuple[Path, Path]], command: str) -> tuple[list[tuple[Path, Path, np.ndarray]], list[Path]]:
     """Load every input of ``jobs``: (src, dst, signal) for the usable ones and the list of the others, each
     named on stderr with the reason (unreadable, empty, silent, NaN) so that the rest still gets processed."""

@@ -6,23 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ppl_models.cli.common import add_common, finish, padded, read_inputs, report_failure
-
-
-def _audio_jobs(source: Path, out: Path) -> list[tuple[Path, Path]]:
-    """(input, output) pairs: one file, or every audio file of a folder mirrored into the output folder."""
-    from ppl_models.data.audio import list_audio_files
-
-    if source.is_dir():
-        jobs = [(f, out / f.relative_to(source).with_suffix(".wav")) for f in list_audio_files(source)]
-        if not jobs:
-            raise ValueError(f"{source}: no audio files (.wav, .flac, .ogg)")
-        return jobs
-    if not source.is_file():
-        raise FileNotFoundError(f"{source}: no such file or folder")
-    if out.is_dir():
-        raise ValueError(f"--out {out} is a folder but the input {source} is one file: give a file name")
-    return [(source, out)]
+from ppl_models.cli.common import add_common, audio_jobs, finish, padded, read_inputs, report_failure
 
 
 def cmd_export_noisy_speech(args) -> int:
@@ -67,12 +51,12 @@ def cmd_enhance(args) -> int:
     are written (atomically), and the exit status is 2 if any was skipped."""
     from ppl_models.data.audio import write_audio
     from ppl_models.dvae.train import load_prior
-    from ppl_models.enhancement.enhance import enhance
+    from ppl_models.enhancement.enhance import DEFAULT_NOISE_MODEL, enhance
     from ppl_models.infer import resolve_device
 
     if args.iterations is not None and args.iterations < 0:
         raise ValueError(f"--iterations must be >= 0, got {args.iterations}")
-    jobs = _audio_jobs(Path(args.input), Path(args.out))
+    jobs = audio_jobs(Path(args.input), Path(args.out))
     device = resolve_device(args.device)
     prior = load_prior(args.prior, device)
     loaded, failed = read_inputs(jobs, "enhance")
@@ -94,7 +78,8 @@ def cmd_enhance(args) -> int:
             audio += len(signal) / 16000
             print(f"{src} -> {dst}")
     if audio:
-        print(f"{args.noise_model or ('no' if args.mode == 'una' else 'checkpoint')} noise model / {args.mode}: "
+        print(f"{args.noise_model or (DEFAULT_NOISE_MODEL if args.mode == 'una' else 'checkpoint')} noise model / "
+              f"{args.mode}: "
               f"{audio:.1f} s of audio in {seconds:.1f} s "
               f"(real-time factor {seconds / audio:.2f})")
     return finish("enhance", len(jobs), failed)

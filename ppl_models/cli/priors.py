@@ -6,7 +6,7 @@ import argparse
 import os
 from pathlib import Path
 
-from ppl_models.cli.common import add_common, at_least, finish, padded, positive, read_inputs
+from ppl_models.cli.common import add_common, at_least, audio_jobs, finish, padded, positive, read_inputs
 
 
 def cmd_list(args) -> int:
@@ -76,16 +76,14 @@ def cmd_import_prior(args) -> int:
 
 
 def cmd_resynth(args) -> int:
-    from ppl_models.data.audio import list_audio_files, write_audio
+    from ppl_models.data.audio import write_audio
     from ppl_models.dvae.resynthesis import resynthesize
     from ppl_models.dvae.train import load_prior
     from ppl_models.infer import resolve_device
 
+    jobs = audio_jobs(Path(args.input), Path(args.out))
     device = resolve_device(args.device)
     dvae = load_prior(args.prior, device)
-    source, out = Path(args.input), Path(args.out)
-    jobs = ([(f, out / f.relative_to(source).with_suffix(".wav")) for f in list_audio_files(source)]
-            if source.is_dir() else [(source, out)])
     loaded, failed = read_inputs(jobs, "resynth")  # a bad file is named and skipped; the others are written
     for src, dst, signal in loaded:
         write_audio(dst, resynthesize(dvae, padded(signal), device).numpy()[:len(signal)])

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 
 _SPLIT = re.compile(r"[,\s]+")
 
@@ -133,7 +132,7 @@ def to_prior_coords(boxes, frame: str = "y-up"):
 
     ``y-up`` (ours): (x, y, x + w, y - h) with y up, i.e. y -> 1 - y. ``y-down`` (MixDVAE's): (x1, y1, x2, y1 - h)
     with y down, i.e. y2 -> 2 y1 - y2."""
-    out = boxes.clone() if torch.is_tensor(boxes) else np.array(boxes, dtype=np.float64)
+    out = boxes.clone() if hasattr(boxes, "clone") else np.array(boxes, dtype=np.float64)  # a tensor, or array-like
     if frame == "y-up":
         out[..., 1::2] = 1 - out[..., 1::2]
     elif frame == "y-down":
