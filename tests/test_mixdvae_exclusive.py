@@ -26,14 +26,15 @@ def test_matching_table_holds_every_feasible_matching_once(N, K, M):
         assert len(used) == len(set(used))
 
 
-def exclusive_problem(prior, N=3, K=3, T=2, clutter_weight=0.1, seed=0):
+def exclusive_problem(prior, N=3, K=3, T=2, clutter_weight=0.1, seed=0, warm_up=False):
     torch.manual_seed(seed)
     obs = torch.rand(1, T, K, 4) * 0.5 + 0.2
     mask = torch.ones(1, T, K, dtype=torch.bool)
     mask[0, 1, 2] = False  # a missed detection
     mix = MixDVAE(prior, N, association="exclusive", clutter_weight=clutter_weight)
     mix.start(obs, mask, obs[:, :1].transpose(1, 2).expand(1, N, T, 4) + 0.01)
-    mix.end_warm_up()
+    if not warm_up:
+        mix.end_warm_up()
     mix.closed_form_m_step = True
     return mix, obs, mask
 
@@ -58,7 +59,7 @@ def brute_force_log_lik(mix, obs, mask, s):
                     continue
                 ll = ll + (dist.Normal(locs[n, t], scale[t, k]).log_prob(obs[0, t, k]).sum() if n < N else
                            dist.Normal(CLUTTER_LOC, CLUTTER_SCALE).log_prob(obs[0, t, k]).sum())
-            log_prior = sum(n == N and p for n, p in zip(a, present)) * math.log(mix.clutter_weight)
+            log_prior = sum(n == N and p for n, p in zip(a, present)) * mix.log_clutter
             priors.append(log_prior)
             terms.append(log_prior + ll)
         total = total + torch.logsumexp(torch.stack([torch.as_tensor(x) for x in terms]), 0) - \
@@ -66,12 +67,15 @@ def brute_force_log_lik(mix, obs, mask, s):
     return total
 
 
-@pytest.mark.parametrize("prior", ["srnn", "constant-velocity"])
-def test_exclusive_enumerated_elbo_equals_the_brute_force_sum_over_matchings(prior):
+@pytest.mark.parametrize("prior, offset", [("srnn", 0.02), ("constant-velocity", 0.02), ("constant-velocity", 0.5)])
+def test_exclusive_enumerated_elbo_equals_the_brute_force_sum_over_matchings(prior, offset):
+    """Sources near their detections (after the warm-up), and far from them during the warm-up: there the likeliest
+    matching (detections to none) is the least likely a priori (clutter weight 1e-30 per detection), and the sum
+    must not underflow to -inf."""
     prior = build_dvae("srnn", "trajectory") if prior == "srnn" else ConstantVelocityPrior()
-    mix, obs, mask = exclusive_problem(prior)
+    mix, obs, mask = exclusive_problem(prior, warm_up=offset > 0.1)
     N, (_, T, K, _) = mix.num_sources, obs.shape
-    s = (obs[0].transpose(0, 1)[:N] + 0.02 * torch.randn(N, T, 4)).requires_grad_()  # near the detections
+    s = (obs[0].transpose(0, 1)[:N] + offset * torch.randn(N, T, 4)).requires_grad_()
     z = torch.randn(N, T, 4)
 
     def guide(obs, mask):  # a point mass on (s, z): the ELBO is log p(o, s, z) with the matchings summed out

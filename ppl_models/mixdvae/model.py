@@ -45,6 +45,7 @@ Enumeration shapes (max_plate_nesting = 3; w enumerated in dim -4):
 from __future__ import annotations
 
 import copy
+import math
 from dataclasses import dataclass
 
 import pyro
@@ -212,15 +213,20 @@ class MixDVAE(nn.Module):
                 pyro.sample("o", dist.Normal(loc, scale).to_event(1), obs=obs)
 
     def _exclusive_likelihood(self, obs, mask, locs, scales):
-        """a_t ~ p(a_t | mask_t) over the matchings (B, T, 1), enumerated; log p(o_t | a_t, s_t) as a factor."""
+        """a_t over the matchings (B, T, 1), enumerated, with log p(a_t | mask_t) + log p(o_t | a_t, s_t) as one
+        factor beside a uniform site: p(a_t) = 1 / M and the factor adds log M back, so the joint is exactly the
+        model's. One term per frame, because Pyro sums out each term shifted by its own maximum: with the prior
+        and the likelihood apart, the likeliest matching (far sources: detections to none) can be the least likely
+        a priori (clutter weight 1e-30 in the warm-up), both products underflow, and the ELBO is -inf."""
         B, T, K, D = obs.shape
         ll = dist.Normal(locs[:, :, None], scales).log_prob(obs[:, :, :, None]).sum(-1)  # (B, T, K, N)
         clutter = dist.Normal(CLUTTER_LOC, CLUTTER_SCALE).log_prob(obs).sum(-1, keepdim=True)
         table = matching_table(self.num_sources, K, obs.device)
-        joint = matching_log_lik(torch.cat([ll, clutter], -1), mask, table)[:, :, None]  # (B, T, 1, M)
-        logits = matching_prior_logits(mask, table, self.log_clutter)[:, :, None]
+        M = table.shape[0]
+        joint = (matching_prior_logits(mask, table, self.log_clutter) + math.log(M)
+                 + matching_log_lik(torch.cat([ll, clutter], -1), mask, table))[:, :, None]  # (B, T, 1, M)
         with pyro.plate("windows", B, dim=-3), pyro.plate("time", T, dim=-2):
-            a = pyro.sample("a", dist.Categorical(logits=logits), infer={"enumerate": "parallel"})
+            a = pyro.sample("a", dist.Categorical(logits=obs.new_zeros(B, T, 1, M)), infer={"enumerate": "parallel"})
             pyro.factor("o", Vindex(joint)[..., a])
 
     # ------------------------------------------------------------------------------------------- guides
