@@ -19,8 +19,8 @@ FAMILIES = (priors, demo, scoring, tracking, separation, enhancement, fusion, im
 
 # The order in which ``ppl-models --help`` lists the commands.
 COMMANDS = ("list", "demo", "train-prior", "export-prior", "import-prior", "resynth", "score-audio", "track",
-            "separate", "export-noisy-speech", "train-noise", "enhance", "export-fusion", "fuse", "export-physionet",
-            "export-av-speech", "impute", "score-mot")
+            "separate", "export-noisy-speech", "train-noise", "enhance", "export-fusion", "fuse", "export-multimodal",
+            "export-physionet", "export-av-speech", "impute", "score-mot")
 
 
 def _in_order(sub, names) -> None:

@@ -1,4 +1,4 @@
-"""The imputation commands: ``export-physionet``, ``export-av-speech`` and ``impute``."""
+"""The imputation commands: ``export-multimodal``, ``export-physionet``, ``export-av-speech`` and ``impute``."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ppl_models.cli.common import add_common, add_train_and_write, check_same_sensors
+from ppl_models.cli.common import add_common, add_train_and_write, at_least, check_same_sensors
 
 
-def _write_splits(out_dir: str, train, test, frame_ms: float) -> None:
+def _write_splits(out_dir: str, train, test, frame_ms: float | None) -> None:
     """Save train.npz and test.npz in the multi-sensor contract and say what is in them."""
     from ppl_models.data.fusion_files import save_fusion
 
@@ -18,8 +18,20 @@ def _write_splits(out_dir: str, train, test, frame_ms: float) -> None:
         save_fusion(out / f"{split}.npz", data)
         widths = ", ".join(f"{k} {v.shape[-1]}" for k, v in data.sensors.items())
         missing = ", ".join(f"{k} {1 - data.mask(k).mean():.1%}" for k in data.names)
-        print(f"{out / (split + '.npz')}: {data.shape[0]} windows x {data.shape[1]} frames of {frame_ms:.0f} ms, "
+        duration = f" of {frame_ms:.0f} ms" if frame_ms else ""
+        print(f"{out / (split + '.npz')}: {data.shape[0]} windows x {data.shape[1]} frames{duration}, "
               f"sensors ({widths}), missing frames ({missing})")
+
+
+def cmd_export_multimodal(args) -> int:
+    from ppl_models.data.synthetic import multimodal
+
+    make = {"shared-cause": multimodal.synthetic_multimodal,
+            "private-dynamics": multimodal.synthetic_private_dynamics}[args.dataset]
+    train, _ = make(256, args.frames, seed=args.seed)
+    test, _ = make(64, args.frames, seed=args.seed + 1)
+    _write_splits(args.out_dir, train, test, None)
+    return 0
 
 
 def cmd_export_physionet(args) -> int:
@@ -81,7 +93,21 @@ def cmd_impute(args) -> int:
 
 
 def add_parsers(sub) -> None:
-    """Add export-physionet, export-av-speech and impute."""
+    """Add export-multimodal, export-physionet, export-av-speech and impute."""
+    p = sub.add_parser("export-multimodal", help="write a synthetic two-sensor imputation set (no data needed)",
+                       description="Generated sensors a (3-D) and b (2-D), 256 train / 64 test sequences. "
+                                   "'shared-cause': b is linked to a only through a shared oscillation, plus a "
+                                   "slow private wobble of its own. 'private-dynamics': b also carries a private "
+                                   "non-linear oscillator that a never sees, so only b's own frames around a gap "
+                                   "tell how it goes on there (impute it through a gap: benchmarks/imputation.py "
+                                   "--gap).")
+    p.add_argument("--dataset", choices=["shared-cause", "private-dynamics"], default="shared-cause",
+                   help="which generator (default: shared-cause)")
+    p.add_argument("--frames", type=at_least(8), default=50, help="frames per sequence (default: 50)")
+    p.add_argument("--out-dir", required=True, help="folder for train.npz and test.npz")
+    add_common(p, device=False)
+    p.set_defaults(func=cmd_export_multimodal)
+
     p = sub.add_parser("export-physionet", help="write train.npz / test.npz imputation files from PhysioNet records",
                        description="Windows of the real ICU records in multimodal_physionet_wfdb (a103l: ECG II+V "
                                    "and PLETH; mixedsignals: ECG II+III+V, ABP, PLETH, respiration), every channel "
