@@ -202,12 +202,13 @@ def plot_mixture_fit(data: np.ndarray, responsibilities: np.ndarray, locs: np.nd
 
 def plot_fusion(y: np.ndarray, p: np.ndarray, attention: np.ndarray, names: list[str], path,
                 experts: np.ndarray | None = None, corrupted: dict[str, np.ndarray] | None = None,
-                title: str = "Which sensor to trust"):
+                title: str = "Which sensor to trust", signals: dict[str, np.ndarray] | None = None):
     """One sequence: the label y (T,), the fused P(y=1) (T,), each expert's P(y=1) (T, M) if given, and the
     gate's attention (T, M) as stacked areas; frames where a sensor is corrupted (name -> (T,) bool) are shaded
-    in that sensor's colour."""
+    in that sensor's colour. ``signals`` (label -> (T * k,) samples, k per frame, in standard units), if given,
+    are drawn on top, one above the other, clipped at +-3."""
     T, frames = len(y), np.arange(len(y))
-    rows = 3 if experts is not None else 2
+    rows = 2 + (experts is not None) + (signals is not None)
     fig, axes = plt.subplots(rows, 1, figsize=(10, 2.2 * rows), sharex=True)
 
     def shade(ax):
@@ -215,6 +216,15 @@ def plot_fusion(y: np.ndarray, p: np.ndarray, attention: np.ndarray, names: list
             colour = PALETTE[names.index(name) % 10]
             for start, stop in _runs(np.asarray(mask, bool)):
                 ax.axvspan(start - 0.5, stop - 0.5, color=colour, alpha=0.15, lw=0)
+
+    if signals:
+        ax, axes = axes[0], axes[1:]
+        for row, (label, trace) in enumerate(signals.items()):
+            k = len(trace) / T
+            ax.plot((np.arange(len(trace)) + 0.5) / k - 0.5, np.clip(trace, -3, 3) - 7 * row, color="0.2", lw=0.6)
+        ax.set_yticks([-7 * row for row in range(len(signals))], list(signals), fontsize=8)
+        shade(ax)
+        ax.set_xlim(-0.5, T - 0.5)
 
     axes[0].fill_between(frames, 0, y, step="mid", color="0.8", label="label y")
     axes[0].plot(frames, p, color="k", lw=1.5, label="fused P(y=1)")
@@ -235,7 +245,7 @@ def plot_fusion(y: np.ndarray, p: np.ndarray, attention: np.ndarray, names: list
     for ax in axes:
         shade(ax)
         ax.set_xlim(-0.5, T - 0.5)
-    axes[0].set_title(title + (" (shaded: corrupted sensor)" if corrupted else ""))
+    fig.axes[0].set_title(title + (" (shaded: corrupted sensor)" if corrupted else ""))
     return save_figure(fig, path)
 
 

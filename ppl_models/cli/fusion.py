@@ -10,6 +10,7 @@ from ppl_models.cli.common import add_common, add_train_and_write, check_same_se
 
 
 FUSION_DATASETS = ("synthetic", "speech-activity", "beats")
+DEFAULT_MODEL = "mam+evidence"  # fuse --model
 
 
 def fusion_splits(dataset: str, data_root: str | None, noise: str, corrupt: str | None, seed: int):
@@ -126,7 +127,7 @@ def add_parsers(sub) -> None:
                                    "to t.")
     p.add_argument("--train", required=True, help="training file (.npz with labels y)")
     p.add_argument("--test", required=True, help="file to predict (.npz; scored if it holds y)")
-    p.add_argument("--model", default="mam+evidence",
+    p.add_argument("--model", default=DEFAULT_MODEL,
                    help="mam+evidence (default: the Markov attention mixture whose gate also reads each sensor's "
                         "causal running statistics, evidence of a failing sensor), cam (conditional attention "
                         "mixture, the paper's eq. 17), mam (Markov attention mixture: recurrent), ram (recurrent "
