@@ -25,7 +25,6 @@ FIGURES = {  # README figure -> the demo's file
     "tracking.png": "tracking_vs_kalman.png",
     "enhancement.png": "enhancement_spectrograms.png",
     "resynthesis.png": "rvae_resynthesis.png",
-    "fusion.png": "fusion_attention.png",
     "imputation.png": "mvrnn_imputation.png",
 }
 MAX_BYTES = 200_000
