@@ -80,3 +80,24 @@ def test_export_multimodal_writes_the_private_dynamics_set(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["export-multimodal", "--frames", "3", "--out-dir", str(tmp_path)])
     assert exit_info.value.code == 2 and "--frames" in capsys.readouterr().err
+
+
+def test_ridge_mvrnn_own_reads_the_target_around_a_gap_and_the_default_does_not():
+    import pyro
+    import torch
+
+    from ppl_models.multimodal.imputation import build_imputer, fit, impute
+
+    train, _ = synthetic_private_dynamics(24, 16, seed=0)
+    test, _ = synthetic_private_dynamics(4, 16, seed=1)
+    gap = np.zeros(test.shape, bool)
+    gap[:, 6:10] = True
+    for name, reads in (("ridge+mvrnn", False), ("ridge+mvrnn-own", True)):
+        pyro.clear_param_store()
+        model = build_imputer(name, train, target="b", hidden=8)
+        _, standard = fit(model, train, epochs=1, patience=None, progress=False)
+        torch.manual_seed(0)
+        through_gap, _ = impute(model, standard, test, "b", hidden=gap)
+        torch.manual_seed(0)
+        whole, _ = impute(model, standard, test, "b")
+        assert model.variant == name and np.allclose(through_gap, whole) != reads

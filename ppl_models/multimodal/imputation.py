@@ -7,7 +7,8 @@ prior knows without the other sensors), ``hmm`` (multimodal HMM, exact) and ``ld
 twin, exact): these impute by filtering, the prediction at frame t uses observed frames up to t. ``ridge``
 (:mod:`~ppl_models.multimodal.ridge`) is the simple baseline: a closed-form linear regression of the target on
 the other sensors' frames t-k .. t+k (offline: it reads k frames ahead); ``ridge+mvrnn`` (the ``impute``
-default) and ``ridge+lds`` add a model of what it leaves (:mod:`~ppl_models.multimodal.residual`).
+default) and ``ridge+lds`` add a model of what it leaves (:mod:`~ppl_models.multimodal.residual`);
+``ridge+mvrnn-own`` also reads the target's residual where the target is seen (around a gap).
 
 The neural models train with random *modality dropout* (``drop``): each training sequence hides each sensor
 whole with probability ``drop``, or a gap of 10-50 % of its frames with the same probability, from the
@@ -30,7 +31,7 @@ from ppl_models.multimodal.mvrnn import MultimodalVRNN
 from ppl_models.multimodal.residual import ResidualImputer
 from ppl_models.multimodal.ridge import RidgeImputer
 
-IMPUTERS = ["mvrnn", "concat", "poe", "unimodal", "hmm", "lds", "ridge", "ridge+mvrnn", "ridge+lds"]
+IMPUTERS = ["mvrnn", "concat", "poe", "unimodal", "hmm", "lds", "ridge", "ridge+mvrnn", "ridge+lds", "ridge+mvrnn-own"]
 
 
 class Standardiser:
@@ -74,11 +75,13 @@ def build_imputer(name: str, data: FusionData, target: str | None = None, hidden
         if name == "ridge":
             return RidgeImputer(widths, target)
         inner = name.partition("+")[2]
+        own = inner.endswith("-own")
+        inner = inner.removesuffix("-own")
         if inner in ("mvrnn", "lds"):
             inner_data = FusionData({m: np.zeros((1, 1, d), np.float32)
                                      for m, d in ResidualImputer.inner_widths(widths, target).items()})
             return ResidualImputer(widths, target, build_imputer(inner, inner_data, target, hidden, z_shared,
-                                                                 z_private, states))
+                                                                 z_private, states), reads_target=own)
     raise ValueError(f"unknown model {name!r}: choose one of {IMPUTERS}")
 
 
@@ -114,7 +117,8 @@ def fit(model, train: FusionData, epochs: int = 60, batch_size: int = 32, lr: fl
     """Maximise the ELBO (neural models) or the exact likelihood (hmm, lds) on ``train`` by SVI, early-stopping
     on a held-out tenth of the sequences; returns the history and the standardiser the model was fitted with.
     ``hide``: a sensor the neural networks never read in training (still scored). ``ridge`` is fitted in closed
-    form; ``ridge+<inner>`` fits ridge, then ``inner`` on the residual with the target hidden."""
+    form; ``ridge+<inner>`` fits ridge, then ``inner`` on the residual with the target hidden (in every sequence;
+    with ``-own``, under the modality dropout only)."""
     standard = Standardiser(train)
     model.to(device)
     fit_part, val_part = train.hold_out(seed, patience is not None)
@@ -126,7 +130,7 @@ def fit(model, train: FusionData, epochs: int = 60, batch_size: int = 32, lr: fl
             return History(), standard
         inner = model.inner_data(*standard.tensors(train, device))
         history, model.inner_standard = fit(model.inner, inner, epochs, batch_size, lr, drop, device, patience, seed,
-                                            progress, hide=model.target)
+                                            progress, hide=None if model.reads_target else model.target)
         return history, standard
     if hasattr(model, "init_from"):
         model.init_from(x, mask)

@@ -15,6 +15,13 @@ with r computed there, r hidden from its networks in every training sequence (``
 that it learns exactly the conditional p(r | u, m) that imputation asks of it. The ridge prediction m reaches the
 inner model as a sensor of its own: through it the filtering model reads k frames of the other sensors' future.
 
+Reading the target where it is seen (``reads_target``, model name ``ridge+mvrnn-own``). Imputing through a gap,
+the target's own frames around it are known; the default never reads them (the std above is what it gives with
+the target missing whole). With ``reads_target`` the inner model reads r where y is seen, and is trained with
+the usual modality dropout on r (hidden whole or in a gap in some sequences) instead of r hidden in all: where
+the target has dynamics of its own that the other sensors do not carry, r's frames before a gap tell how it
+goes on (benchmarks/imputation.py --gap on ``export-multimodal --dataset private-dynamics``).
+
 Outside the training range. Where an input frame within t-k .. t+k leaves its sensor's training range by more
 than ``margin`` times that range (an electrode artifact), neither the regression nor the residual model has
 seen anything like it; the imputation of frame t is then the target's training marginal, N(mean, std^2) of its
@@ -34,16 +41,17 @@ from ppl_models.multimodal.ridge import RidgeImputer
 class ResidualImputer(nn.Module):
     """``ridge`` and ``inner`` (a model of the sensors ``inner_widths(widths, target)``, built by the caller)."""
 
-    def __init__(self, widths: dict[str, int], target: str, inner: nn.Module, margin: float | None = 0.1):
+    def __init__(self, widths: dict[str, int], target: str, inner: nn.Module, margin: float | None = 0.1,
+                 reads_target: bool = False):
         super().__init__()
-        self.names, self.target, self.margin = sorted(widths), target, margin
+        self.names, self.target, self.margin, self.reads_target = sorted(widths), target, margin, reads_target
         self.ridge = RidgeImputer(widths, target)
         self.inner = inner
         self.inner_standard = None  # set by imputation.fit
 
     @property
     def variant(self) -> str:
-        return f"ridge+{self.inner.variant}"
+        return f"ridge+{self.inner.variant}" + ("-own" if self.reads_target else "")
 
     @staticmethod
     def inner_widths(widths: dict[str, int], target: str) -> dict[str, int]:
@@ -79,8 +87,10 @@ class ResidualImputer(nn.Module):
 
     @torch.no_grad()
     def predictive(self, x: dict, mask: dict, num_samples: int = 32) -> dict:
-        """{target: (mean, std)} in the outer standardised units; the target's own frames are never read."""
-        mask = {**mask, self.target: torch.zeros_like(mask[self.target])}
+        """{target: (mean, std)} in the outer standardised units; the target's own frames are read only with
+        ``reads_target`` (where its mask is 1)."""
+        if not self.reads_target:
+            mask = {**mask, self.target: torch.zeros_like(mask[self.target])}
         data = self.inner_data(x, mask)
         ix, imask = self.inner_standard.tensors(data, x[self.target].device)
         r_mean, r_std = self.inner.predictive(ix, imask, num_samples=num_samples)[self.target]
