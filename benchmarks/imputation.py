@@ -8,6 +8,8 @@ hmm/lds, ELBO for the neural models, over all sensors; not given for unimodal, w
     ppl-models export-physionet --record mixedsignals --data $D --out-dir sets/physio-mixed
     ppl-models export-physionet --record a103l --data $D --out-dir sets/physio-a103l
     python benchmarks/imputation.py sets/physio-mixed sets/physio-a103l --seeds 0 1 2 --json imputation.json
+    ppl-models export-multimodal --dataset private-dynamics --out-dir sets/syn-private   # synthetic, no data
+    python benchmarks/imputation.py sets/syn-private:b --gap 16 --seeds 0 1 2   # b has dynamics a never sees
 
 ``ridge`` (linear regression on the other sensors' frames t-k .. t+k, k chosen on held-out training windows) is
 the simple baseline every model must beat; it is deterministic, so its std over seeds is 0.
