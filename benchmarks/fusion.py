@@ -12,6 +12,9 @@ Each condition is a folder written by ``ppl-models export-fusion`` (train.npz, t
     ppl-models export-fusion --dataset beats --corrupt pleth --data $D --out-dir sets/beats-pleth
     python benchmarks/fusion.py sets/sad-noise sets/sad-babble sets/beats-ecg sets/beats-pleth \\
         --seeds 0 1 2 --json fusion.json --figures fusion_figures
+
+``--validation 0.25`` trains on three quarters of each set's training speakers (sequences where the file has
+no groups) and scores the other quarter instead of test.npz: the split for choosing a model.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from ppl_models.multimodal.fusion import binary_scores, build_model, expert_pred
 from ppl_models.plots import plot_fusion
 
 MIXTURES = ["cam", "mam", "ram", "mme"]
+VALIDATION_SEED = 1234  # fixed: the same validation split for every model and seed
 
 
 def model_rows(names: list[str], colearn: float, stack: int) -> list[tuple[str, str, dict]]:
@@ -45,6 +49,7 @@ def model_rows(names: list[str], colearn: float, stack: int) -> list[tuple[str, 
             rows.append((f"{m} + stacking", m, {"stack": stack}))
             rows.append((f"{m} + stacking, gate reads experts", m, {"stack": stack, "gate_sees_experts": True}))
             rows.append((f"{m} + evidence", m, {"gate_evidence": True}))
+            rows.append((f"{m} + evidence + snr", m, {"gate_evidence": True, "evidence_snr": True}))
     rows.append(("cam, kappa = 0 (pure likelihood)", "cam", {"expert_weight": 0.0}))
     return rows
 
@@ -61,9 +66,14 @@ def attention_contrast(attention: np.ndarray, names: list[str], corrupted: dict[
 
 def run_condition(folder: str, args, device) -> list[dict]:
     condition = Path(folder).name
-    train, test = load_fusion(Path(folder) / "train.npz", True), load_fusion(Path(folder) / "test.npz", True)
-    with np.load(Path(folder) / "test.npz") as f:
-        corrupted = {k[len("corrupted_"):]: f[k] for k in f.files if k.startswith("corrupted_")}
+    train = load_fusion(Path(folder) / "train.npz", True)
+    if args.validation:  # choose settings here: a quarter of the training speakers (or sequences), never the test
+        held = train.taken(args.validation, seed=VALIDATION_SEED)
+        train, test, corrupted = train.subset(~held), train.subset(held), {}
+    else:
+        test = load_fusion(Path(folder) / "test.npz", True)
+        with np.load(Path(folder) / "test.npz") as f:
+            corrupted = {k[len("corrupted_"):]: f[k] for k in f.files if k.startswith("corrupted_")}
     print(f"\n{condition}: train {train.shape}, test {test.shape}, sensors {train.names}, "
           f"label rate {test.y.mean():.2f}", flush=True)
     results = []
@@ -111,6 +121,9 @@ def main(argv=None):
     parser.add_argument("--colearn", type=float, default=0.01, help="co-learning weight of the + co-learning rows")
     parser.add_argument("--stack", type=int, default=3, help="cross-fitting folds of the + stacking rows")
     parser.add_argument("--rows", nargs="+", help="measure only these row labels, e.g. 'mam' 'mam + stacking'")
+    parser.add_argument("--validation", type=float, default=0.0, metavar="SHARE",
+                        help="score on this share of the TRAINING groups (speakers; else sequences) held out, "
+                             "trained on the rest, instead of on test.npz: for choosing models (e.g. 0.25)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--json", help="write the rows here")
     parser.add_argument("--figures", help="folder for the attention figures (cam and mme, first seed)")

@@ -100,7 +100,8 @@ def test_markov_mixture_smoothed_posterior_sums_to_one():
 
 @pytest.mark.parametrize("name, options", [("cam", {}), ("mam", {}), ("ram", {}), ("mme", {}), ("concat", {}),
                                            ("mam", {"gate_sees_experts": True}), ("cam", {"gate_evidence": True}),
-                                           ("mam", {"gate_evidence": True})])
+                                           ("mam", {"gate_evidence": True}),
+                                           ("mam", {"gate_evidence": True, "evidence_snr": True})])
 def test_decisions_are_online(name, options):
     """Changing the inputs from frame t0 on leaves every output before t0 unchanged (and changes t0's)."""
     data, _ = synthetic_fusion(4, 40, seed=0)
@@ -133,6 +134,22 @@ def test_evidence_is_online_and_tells_a_flat_line_and_motion_from_a_working_sens
     assert (causal_statistics(flat)[:, later, detail] < e[:, later, detail] - 3).all()
     assert (causal_statistics(motion)[:, later, energy] > e[:, later, energy] + 2).all()
     assert (causal_statistics(motion)[:, later, change] > e[:, later, change] + 2).all()
+
+
+def test_signal_to_floor_is_online_and_falls_when_a_noise_floor_rises():
+    """snr_t reads frames up to t (perturbing t0.. leaves it unchanged before t0), and on log band energies of
+    bursts of signal over a floor it is high over a quiet floor and drops when the floor rises to the bursts."""
+    torch.manual_seed(0)
+    t = torch.arange(300.0)
+    bursts = 3.0 * (torch.sin(2 * torch.pi * t / 40) > 0).float()  # log energy: signal on, signal off
+    quiet = bursts[None, :, None] + 0.1 * torch.randn(2, 300, 8)
+    loud = torch.cat([quiet[:, :100], torch.maximum(quiet[:, 100:], torch.full_like(quiet[:, 100:], 2.8))], 1)
+    s, s2 = causal_statistics(quiet, snr=True)[..., -1], causal_statistics(loud, snr=True)[..., -1]
+    assert causal_statistics(quiet, snr=True).shape == (2, 300, 7)
+    torch.testing.assert_close(s[:, :100], s2[:, :100])
+    assert (s[:, 100] - s2[:, 100]).abs().min() > 1e-3
+    on = bursts[240:] > 0  # a floor window (128 frames) after the floor rose
+    assert (s[:, 240:][:, on].mean(1) > 2).all() and (s2[:, 240:][:, on] < 0.5).all()
 
 
 def test_colearning_factor_pulls_the_shared_units_together():

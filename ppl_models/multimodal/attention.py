@@ -39,7 +39,8 @@ with stacked fitting (``fusion.fit(..., stack=K)``) it reads out-of-fold outputs
 A gate that sees evidence of failure (``gate_evidence``): g(x^{1..M}, e^1, .., e^M), e^m_t causal running
 statistics of sensor m's own stream (energy, frame-to-frame change, spread inside a frame, over a few frames;
 :mod:`~ppl_models.multimodal.evidence`): a flat line or a burst of motion noise shows there at once, whatever
-the experts make of it. The statistics read frames up to t: the mixture stays online.
+the experts make of it. The statistics read frames up to t: the mixture stays online. ``evidence_snr`` adds
+each sensor's minimum-statistics signal-to-floor estimate (opt-in, ``*+evidence+snr``).
 
 Co-learning (eq. 18-20): the first ``colearn_units`` hidden units of every expert are pulled towards their
 mean over experts, a ``pyro.factor`` of -lambda_m sum_t ||h^m_{t,1:n} - mean_m' h^m'_{t,1:n}||^2, so that the
@@ -100,7 +101,8 @@ class AttentionMixture(nn.Module):
 
     def __init__(self, sensors: dict[str, int], variant: str = "cam", hidden: int = 32, target: str = "bernoulli",
                  colearn: float | dict[str, float] = 0.0, colearn_units: int = 8, expert_weight: float = 1.0,
-                 encoder: str | None = None, gate_sees_experts: bool = False, gate_evidence: bool = False):
+                 encoder: str | None = None, gate_sees_experts: bool = False, gate_evidence: bool = False,
+                 evidence_snr: bool = False):
         super().__init__()
         self.sensor_names = list(sensors)
         kind, inputs = self._experts_of(variant, sensors)
@@ -117,9 +119,12 @@ class AttentionMixture(nn.Module):
             raise ValueError(f"gate_sees_experts needs a gate; model {variant!r} has one expert")
         if gate_evidence and len(inputs) < 2:
             raise ValueError(f"gate_evidence needs a gate; model {variant!r} has one expert")
-        self.gate_sees_experts, self.gate_evidence = gate_sees_experts, gate_evidence
+        if evidence_snr and not gate_evidence:
+            raise ValueError("evidence_snr adds to the gate's evidence: it needs gate_evidence")
+        self.gate_sees_experts, self.gate_evidence, self.evidence_snr = gate_sees_experts, gate_evidence, evidence_snr
         opinions = len(inputs) * self.experts[0].head.out_features if gate_sees_experts else 0
-        gate_in = sum(sensors.values()) + opinions + (evidence_width(len(sensors)) if gate_evidence else 0)
+        gate_in = sum(sensors.values()) + opinions + (evidence_width(len(sensors), snr=evidence_snr)
+                                                            if gate_evidence else 0)
         self.gate = Gate(kind, gate_in, hidden, len(inputs)) if len(inputs) > 1 else None
         weights = colearn if isinstance(colearn, dict) else {n: colearn for n in self.sensor_names}
         if colearn and len(inputs) < 2:
@@ -165,7 +170,7 @@ class AttentionMixture(nn.Module):
             log_w = xs[0].new_zeros(N, T, 1)
         else:
             opinions = (expert_opinions(params.detach(), self.target),) if self.gate_sees_experts else ()
-            evidence = tuple(causal_statistics(x) for x in xs) if self.gate_evidence else ()
+            evidence = tuple(causal_statistics(x, snr=self.evidence_snr) for x in xs) if self.gate_evidence else ()
             log_w = torch.log_softmax(self.gate(torch.cat(xs + opinions + evidence, -1)), -1)
         return log_w, params, hidden
 

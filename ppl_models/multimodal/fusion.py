@@ -3,7 +3,8 @@ that turns a model name into a model, arrays into tensors, and probabilities int
 
 Models: ``cam``, ``mam``, ``ram`` (attention mixtures), ``mme`` (Markov mixture of experts), and the
 baselines ``concat`` and ``expert:NAME``; ``cam+evidence``, ``mam+evidence`` (the ``fuse`` default) and
-``ram+evidence`` give the gate the sensors' causal running statistics (:mod:`~ppl_models.multimodal.evidence`). Every model is trained by SVI on the exact log-likelihood
+``ram+evidence`` give the gate the sensors' causal running statistics (:mod:`~ppl_models.multimodal.evidence`);
+``mam+evidence+snr`` (opt-in) adds their minimum-statistics signal-to-floor estimates. Every model is trained by SVI on the exact log-likelihood
 (``TraceEnum_ELBO``, empty guide; plus kappa times each expert's own log-likelihood, see
 :mod:`~ppl_models.multimodal.attention`), with a tenth of the training sequences held out for early stopping.
 """
@@ -24,13 +25,16 @@ from ppl_models.multimodal.markov_experts import MarkovMixtureOfExperts
 
 def build_model(name: str, data: FusionData, hidden: int = 32, target: str = "bernoulli", colearn: float = 0.0,
                 expert_weight: float = 1.0, encoder: str | None = None,
-                gate_sees_experts: bool = False, gate_evidence: bool = False
+                gate_sees_experts: bool = False, gate_evidence: bool = False, evidence_snr: bool = False
                 ) -> AttentionMixture | MarkovMixtureOfExperts:
     """The model ``name`` for the sensors of ``data`` (their widths, in sorted order); ``encoder`` (frame,
     recurrent, conv) sets the memory of the concat and expert:NAME baselines; ``gate_sees_experts`` feeds the
     experts' outputs to the gate besides the sensors (cam, mam, ram); ``gate_evidence`` the sensors' causal
-    running statistics (:mod:`~ppl_models.multimodal.evidence`)."""
+    running statistics (:mod:`~ppl_models.multimodal.evidence`), ``evidence_snr`` (or a name ending in
+    ``+evidence+snr``, opt-in) their signal-to-floor estimates too."""
     sensors = {k: v.shape[-1] for k, v in data.sensors.items()}
+    if name.endswith("+evidence+snr"):
+        name, evidence_snr = name[:-len("+snr")], True
     if name.endswith("+evidence"):  # the fuse default, mam+evidence: the gate also reads the sensors' statistics
         name, gate_evidence = name[:-len("+evidence")], True
     if name == "mme":
@@ -39,7 +43,8 @@ def build_model(name: str, data: FusionData, hidden: int = 32, target: str = "be
                              "(frame-wise experts)")
         return MarkovMixtureOfExperts(sensors, hidden, target, expert_weight=expert_weight)
     return AttentionMixture(sensors, name, hidden, target, colearn, expert_weight=expert_weight, encoder=encoder,
-                            gate_sees_experts=gate_sees_experts, gate_evidence=gate_evidence)
+                            gate_sees_experts=gate_sees_experts, gate_evidence=gate_evidence,
+                            evidence_snr=evidence_snr)
 
 
 def to_tensors(data: FusionData, device="cpu") -> tuple[tuple[torch.Tensor, ...], torch.Tensor | None]:
