@@ -101,7 +101,8 @@ def test_markov_mixture_smoothed_posterior_sums_to_one():
 @pytest.mark.parametrize("name, options", [("cam", {}), ("mam", {}), ("ram", {}), ("mme", {}), ("concat", {}),
                                            ("mam", {"gate_sees_experts": True}), ("cam", {"gate_evidence": True}),
                                            ("mam", {"gate_evidence": True}),
-                                           ("mam", {"gate_evidence": True, "evidence_snr": True})])
+                                           ("mam", {"gate_evidence": True, "evidence_snr": True}),
+                                           ("mam+evidence+snr", {})])
 def test_decisions_are_online(name, options):
     """Changing the inputs from frame t0 on leaves every output before t0 unchanged (and changes t0's)."""
     data, _ = synthetic_fusion(4, 40, seed=0)

@@ -131,7 +131,8 @@ def add_parsers(sub) -> None:
                    help="mam+evidence (default: the Markov attention mixture whose gate also reads each sensor's "
                         "causal running statistics, evidence of a failing sensor), cam (conditional attention "
                         "mixture, the paper's eq. 17), mam (Markov attention mixture: recurrent), ram (recurrent "
-                        "attention mixture: causal dilated convolutions), cam+evidence, ram+evidence, mme (Markov "
+                        "attention mixture: causal dilated convolutions), cam+evidence, ram+evidence, mam+evidence+snr "
+                        "(opt-in: also each sensor's minimum-statistics signal-to-floor estimate), mme (Markov "
                         "mixture of experts), concat (one network on all sensors), expert:NAME (sensor NAME alone)")
     p.add_argument("--colearn", type=float, default=0.0, metavar="LAMBDA",
                    help="co-learning weight pulling the experts' first hidden units together (default: 0)")

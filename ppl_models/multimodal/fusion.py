@@ -4,9 +4,10 @@ that turns a model name into a model, arrays into tensors, and probabilities int
 Models: ``cam``, ``mam``, ``ram`` (attention mixtures), ``mme`` (Markov mixture of experts), and the
 baselines ``concat`` and ``expert:NAME``; ``cam+evidence``, ``mam+evidence`` (the ``fuse`` default) and
 ``ram+evidence`` give the gate the sensors' causal running statistics (:mod:`~ppl_models.multimodal.evidence`);
-``mam+evidence+snr`` (opt-in) adds their minimum-statistics signal-to-floor estimates. Every model is trained by SVI on the exact log-likelihood
-(``TraceEnum_ELBO``, empty guide; plus kappa times each expert's own log-likelihood, see
-:mod:`~ppl_models.multimodal.attention`), with a tenth of the training sequences held out for early stopping.
+``mam+evidence+snr`` (opt-in) adds their minimum-statistics signal-to-floor estimates. Every model is trained
+by SVI on the exact log-likelihood (``TraceEnum_ELBO``, empty guide; plus kappa times each expert's own
+log-likelihood, see :mod:`~ppl_models.multimodal.attention`), with a tenth of the training sequences held
+out for early stopping.
 """
 
 from __future__ import annotations
