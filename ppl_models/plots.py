@@ -223,8 +223,6 @@ def plot_fusion(y: np.ndarray, p: np.ndarray, attention: np.ndarray, names: list
             k = len(trace) / T
             ax.plot((np.arange(len(trace)) + 0.5) / k - 0.5, np.clip(trace, -3, 3) - 7 * row, color="0.2", lw=0.6)
         ax.set_yticks([-7 * row for row in range(len(signals))], list(signals), fontsize=8)
-        shade(ax)
-        ax.set_xlim(-0.5, T - 0.5)
 
     axes[0].fill_between(frames, 0, y, step="mid", color="0.8", label="label y")
     axes[0].plot(frames, p, color="k", lw=1.5, label="fused P(y=1)")
@@ -242,7 +240,7 @@ def plot_fusion(y: np.ndarray, p: np.ndarray, attention: np.ndarray, names: list
     axes[-1].set_ylabel("attention")
     axes[-1].set_xlabel("frame")
     axes[-1].legend(loc="upper right", fontsize=8, ncol=len(names))
-    for ax in axes:
+    for ax in fig.axes:  # the signals' panel too
         shade(ax)
         ax.set_xlim(-0.5, T - 0.5)
     fig.axes[0].set_title(title + (" (shaded: corrupted sensor)" if corrupted else ""))

@@ -290,3 +290,12 @@ def test_bad_model_names_are_explained():
     with pytest.raises(ValueError, match="co-learning needs several experts"):
         build_model("concat", data, colearn=0.1)
     assert math.isfinite(elbo(build_model("concat", data, hidden=4), *to_tensors(data)))
+
+
+@pytest.mark.parametrize("frames", [1, 5, 8, 100])
+def test_running_minimum_is_the_minimum_over_the_last_frames(frames):
+    """The noise-floor track of the SNR evidence equals a brute-force causal window minimum, windows of any length."""
+    from ppl_models.multimodal.evidence import running_minimum
+    v = torch.randn(2, 150, 3)
+    expected = torch.stack([v[:, max(0, t - frames + 1):t + 1].min(1).values for t in range(150)], 1)
+    torch.testing.assert_close(running_minimum(v, frames), expected)

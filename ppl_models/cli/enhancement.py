@@ -78,9 +78,8 @@ def cmd_enhance(args) -> int:
             audio += len(signal) / 16000
             print(f"{src} -> {dst}")
     if audio:
-        print(f"{args.noise_model or (DEFAULT_NOISE_MODEL if args.mode == 'una' else 'checkpoint')} noise model / "
-              f"{args.mode}: "
-              f"{audio:.1f} s of audio in {seconds:.1f} s "
+        noise_model = args.noise_model or (DEFAULT_NOISE_MODEL if args.mode == "una" else "checkpoint")
+        print(f"{noise_model} noise model / {args.mode}: {audio:.1f} s of audio in {seconds:.1f} s "
               f"(real-time factor {seconds / audio:.2f})")
     return finish("enhance", len(jobs), failed)
 

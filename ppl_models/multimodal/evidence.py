@@ -44,12 +44,15 @@ def running_mean(v: torch.Tensor, tau: float) -> torch.Tensor:
 
 
 def running_minimum(v: torch.Tensor, frames: int = FLOOR_FRAMES) -> torch.Tensor:
-    """min_{t-frames < s <= t} v_s along T of v (N, T, F), by doubling spans (frames a power of 2)."""
+    """min_{t-frames < s <= t} v_s along T of v (N, T, F): windows doubled up to the largest power of 2 p <= frames,
+    then the window ending at t joined with the one ending at t - (frames - p) (they overlap)."""
+    def delayed(u, lag):  # u_{t-lag}, +inf before the start
+        return torch.cat([torch.full_like(u[:, :lag], float("inf")), u[:, :-lag]], 1)[:, :u.shape[1]]
+
     span = 1
-    while span < frames:
-        shifted = torch.cat([torch.full_like(v[:, :span], float("inf")), v[:, :-span]], 1)[:, :v.shape[1]]
-        v, span = torch.minimum(v, shifted), 2 * span
-    return v
+    while 2 * span <= frames:
+        v, span = torch.minimum(v, delayed(v, span)), 2 * span
+    return torch.minimum(v, delayed(v, frames - span)) if frames > span else v
 
 
 def signal_to_floor(x: torch.Tensor, frames: int = FLOOR_FRAMES) -> torch.Tensor:
