@@ -248,6 +248,34 @@ def test_beats_are_learnable_frame_by_frame(beats):
     assert acc > 0.8 and abs(test.y.mean() - 0.5) < 0.1, acc
 
 
+@pytest.mark.parametrize("record", ["a103l.npz", "mixedsignals.npz"])
+def test_lead_sets_fail_one_lead_and_keep_the_beats(record):
+    """sensors="leads": lead II and lead V as two sensors of 10 samples; corrupting one changes only it; the labels
+    are those of the ECG + PLETH set; mixedsignals (PLETH at half the ECG rate, missing ECG at the start) loads."""
+    path = shared(RECORD[0], record)
+    sig, fs = load_record(path)
+    assert sig.shape[1] == 3 and np.isfinite(sig).all() and abs(fs - 250) < 1
+    pleth_ecg_corr = np.corrcoef(sig[:, 2], sig[:, 0])[0, 1]
+    assert abs(pleth_ecg_corr) < 0.5  # PLETH is not an ECG lead (a wrong column order would show here)
+    reference, _ = build_beat_detection(path, "test")
+    clean, _ = build_beat_detection(path, "test", sensors="leads")
+    assert clean.names == ["ii", "v"] and clean.sensors["ii"].shape[-1] == 10 == clean.sensors["v"].shape[-1]
+    np.testing.assert_array_equal(clean.y, reference.y)
+    np.testing.assert_array_equal(clean.sensors["ii"], reference.sensors["ecg"][..., :10])
+    np.testing.assert_array_equal(clean.sensors["v"], reference.sensors["ecg"][..., 10:])
+    for lead, other in (("ii", "v"), ("v", "ii")):
+        data, meta = build_beat_detection(path, "test", corrupt=lead, sensors="leads")
+        bad = meta[f"corrupted_{lead}"]
+        assert 0.2 < bad.mean() < 0.4 and not meta[f"corrupted_{other}"].any()
+        np.testing.assert_array_equal(data.sensors[other], clean.sensors[other])
+        assert np.abs(data.sensors[lead][bad] - clean.sensors[lead][bad]).mean() > 0.5
+    _, train = build_beat_detection(path, "train", sensors="leads")
+    assert 0.07 < train["corrupted_ii"].mean() < 0.15 and 0.07 < train["corrupted_v"].mean() < 0.15
+    assert not (train["corrupted_ii"] & train["corrupted_v"]).any()
+    with pytest.raises(ValueError, match="corrupt"):
+        build_beat_detection(path, "test", corrupt="ecg", sensors="leads")
+
+
 # ---------------------------------------------------------------- missing frames in the file contract
 
 

@@ -13,7 +13,8 @@ FUSION_DATASETS = ("synthetic", "speech-activity", "beats")
 DEFAULT_MODEL = "mam+evidence"  # fuse --model
 
 
-def fusion_splits(dataset: str, data_root: str | None, noise: str, corrupt: str | None, seed: int):
+def fusion_splits(dataset: str, data_root: str | None, noise: str, corrupt: str | None, seed: int,
+                  record: str = "a103l", sensors: str = "ecg+pleth"):
     """(train, test) FusionData and the test split's ``corrupted_<sensor>`` masks for ``export-fusion``."""
     if dataset == "synthetic":
         from ppl_models.data.synthetic.fusion import synthetic_fusion
@@ -31,9 +32,9 @@ def fusion_splits(dataset: str, data_root: str | None, noise: str, corrupt: str 
     elif dataset == "beats":
         from ppl_models.datasets.physio_beats import build_beat_detection
 
-        record = Path(data_root) / "multimodal_physionet_wfdb" / "a103l.npz"
-        train, _ = build_beat_detection(record, "train", seed=seed)
-        test, meta = build_beat_detection(record, "test", corrupt, seed=seed)
+        path = Path(data_root) / "multimodal_physionet_wfdb" / f"{record}.npz"
+        train, _ = build_beat_detection(path, "train", seed=seed, sensors=sensors)
+        test, meta = build_beat_detection(path, "test", corrupt, seed=seed, sensors=sensors)
     else:
         raise ValueError(f"--dataset must be one of {', '.join(FUSION_DATASETS)}, got {dataset!r}")
     return train, test, {k: v for k, v in meta.items() if k.startswith("corrupted_")}
@@ -42,7 +43,8 @@ def fusion_splits(dataset: str, data_root: str | None, noise: str, corrupt: str 
 def cmd_export_fusion(args) -> int:
     from ppl_models.data.fusion_files import save_fusion
 
-    train, test, corrupted = fusion_splits(args.dataset, args.data, args.noise, args.corrupt, args.seed)
+    train, test, corrupted = fusion_splits(args.dataset, args.data, args.noise, args.corrupt, args.seed,
+                                           args.record, args.sensors)
     out = Path(args.out_dir)
     save_fusion(out / "train.npz", train)
     save_fusion(out / "test.npz", test, **corrupted)
@@ -103,8 +105,9 @@ def add_parsers(sub) -> None:
                                    "per sensor, y (N, T) labels; the test file also holds corrupted_<name> (N, T) "
                                    "masks). 'synthetic': three generated sensors, one failing in bursts (no data "
                                    "needed). 'speech-activity': real LibriSpeech speech and real noise with a "
-                                   "generated mouth video (audio, image, flow). 'beats': the real ECG + PLETH of "
-                                   "PhysioNet record a103l, heart-beat labels, one sensor failing at test time.")
+                                   "generated mouth video (audio, image, flow). 'beats': the real ECG + PLETH (or, "
+                                   "with --sensors leads, ECG lead II and lead V) of a PhysioNet record, heart-beat "
+                                   "labels, one sensor failing at test time.")
     p.add_argument("--dataset", choices=FUSION_DATASETS, default="synthetic", help="which data (default: synthetic)")
     p.add_argument("--data", help="folder holding the real recordings (speech_librispeech_resemblyzer, noises, "
                                   "multimodal_physionet_wfdb)")
@@ -112,7 +115,13 @@ def add_parsers(sub) -> None:
                    help="speech-activity: real noise at -5 dB (test from unheard stretches of the training "
                         "recordings; 'unseen-environment': from recordings of other kinds), babble of three "
                         "speakers at 0 dB, or none (default: environment)")
-    p.add_argument("--corrupt", choices=["ecg", "pleth"], help="beats: the sensor that fails at test time")
+    p.add_argument("--corrupt", choices=["ecg", "pleth", "ii", "v"],
+                   help="beats: the sensor that fails at test time (ecg or pleth; ii or v with --sensors leads)")
+    p.add_argument("--record", choices=["a103l", "mixedsignals"], default="a103l",
+                   help="beats: which PhysioNet record (default: a103l)")
+    p.add_argument("--sensors", choices=["ecg+pleth", "leads"], default="ecg+pleth",
+                   help="beats: the ECG (both leads) and PLETH as two sensors, or lead II and lead V as two sensors "
+                        "(default: ecg+pleth)")
     p.add_argument("--out-dir", required=True, help="folder for train.npz and test.npz")
     add_common(p, device=False)
     p.set_defaults(func=cmd_export_fusion)

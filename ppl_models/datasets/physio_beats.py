@@ -68,20 +68,35 @@ TRAIN_CORRUPT_SHARE = 0.1  # per sensor, train split
 SEGMENT_FRAMES = (50, 100)  # length of a synthetic failure: 2-4 s
 GAP_FRAMES = 25  # at least 1 s between two failures
 SENSORS = ("ecg", "pleth")
+LEADS = ("ii", "v")  # sensors="leads": the two ECG leads, each a sensor of its own
+CHANNELS = {"ecg": [0, 1], "pleth": [2], "ii": [0], "v": [1]}  # sensor -> columns of [II, V, PLETH]
 
 
 def load_record(path: str | os.PathLike) -> tuple[np.ndarray, float]:
-    """(S, 3) float64 [ECG II, ECG V, PLETH] and the sample rate from a converted CinC 2015 ``.npz``."""
+    """(S, 3) float64 [ECG II, ECG V, PLETH] and the sample rate from a converted record: ``a103l.npz`` (one rate,
+    ``signals``) or ``mixedsignals.npz`` (one array per channel: PLETH at half the ECG's rate is brought up to
+    it with ``resample_poly``; the leading stretch where the ECG is missing is dropped)."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"record not found: {path} (expected e.g. multimodal_physionet_wfdb/a103l.npz)")
     with np.load(path) as f:
-        if "signals" not in f.files or "fs" not in f.files:
-            raise ValueError(f"{path}: expected arrays 'signals' (S, 3) and 'fs', found {f.files}")
-        sig, fs = f["signals"].astype(np.float64), float(f["fs"])
+        if "signals" in f.files and "fs" in f.files:
+            sig, fs = f["signals"].astype(np.float64), float(f["fs"])
+        elif {"sig_II", "sig_V", "sig_Pleth"} <= set(f.files):
+            fs = float(f["fs_II"])
+            up = int(round(fs / float(f["fs_Pleth"])))
+            leads = np.c_[f["sig_II"], f["sig_V"]].astype(np.float64)
+            pleth = signal.resample_poly(f["sig_Pleth"].astype(np.float64), up, 1)
+            n = min(len(leads), len(pleth))
+            sig = np.c_[leads[:n], pleth[:n]]
+            first = int(np.flatnonzero(np.isfinite(sig).all(1))[0]) if np.isfinite(sig).all(1).any() else n
+            sig = sig[first:]
+        else:
+            raise ValueError(f"{path}: expected arrays 'signals' (S, 3) and 'fs', or sig_II, sig_V and sig_Pleth; "
+                             f"found {f.files}")
     if sig.ndim != 2 or sig.shape[1] != 3 or not np.isfinite(sig).all():
-        raise ValueError(f"{path}: 'signals' must be finite (S, 3) [ECG II, ECG V, PLETH], got {sig.shape}")
-    if fs != 250:
+        raise ValueError(f"{path}: the signals must be finite (S, 3) [ECG II, ECG V, PLETH], got {sig.shape}")
+    if abs(fs - 250) > 1:
         raise ValueError(f"{path}: fs = {fs} Hz, this builder expects 250 Hz (10 samples per 25 Hz frame)")
     return sig, fs
 
@@ -241,18 +256,25 @@ def _features(sig: np.ndarray, fs: float) -> np.ndarray:
 
 def build_beat_detection(record: str | os.PathLike, split: str = "train", corrupt: str | None = None,
                          frames: int = 250, seed: int = 0, *, share: float = 0.3, train_corrupt: bool = True,
-                         systole_s: float = 0.24, hop: int | None = None) -> tuple[FusionData, dict]:
+                         systole_s: float = 0.24, hop: int | None = None,
+                         sensors: str = "ecg+pleth") -> tuple[FusionData, dict]:
     """Frame-wise beat ("systole window") detection from ECG and PLETH of one CinC 2015 record.
 
     Returns ``FusionData`` with sensors ``ecg`` (N, T, 20) and ``pleth`` (N, T, 10), labels y (N, T), and
     metadata: ``corrupted_ecg``/``corrupted_pleth`` (N, T) bool (synthetic failures), ``artifact_ecg``/
     ``artifact_pleth`` (N, T) bool (real artifacts found in the record), ``label_source`` (N, T) int,
     ``start_frame`` (N,), ``beats`` (sample indices of all beats), ``heart_rate_bpm``, ``pulse_delay_s``.
+    ``sensors="leads"``: the two ECG leads as two sensors, ``ii`` and ``v`` (N, T, 10 each), failing one at a
+    time (``corrupt="ii"|"v"``; in training each lead 10 % of the frames, never both at once); the labels are
+    the same beats (found from both leads, and from PLETH where the ECG is unusable).
     """
     if split not in ("train", "test"):
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
-    if corrupt not in (None, *SENSORS):
-        raise ValueError(f"corrupt must be None, 'ecg' or 'pleth', got {corrupt!r}")
+    if sensors not in ("ecg+pleth", "leads"):
+        raise ValueError(f"sensors must be 'ecg+pleth' or 'leads', got {sensors!r}")
+    names = SENSORS if sensors == "ecg+pleth" else LEADS
+    if corrupt not in (None, *names):
+        raise ValueError(f"corrupt must be None or one of {', '.join(names)} (sensors={sensors!r}), got {corrupt!r}")
     if corrupt is not None and split == "train":
         raise ValueError("corrupt= applies to the test split; the train split's failures are set by train_corrupt")
     if not 0 <= share < 0.8:
@@ -277,33 +299,35 @@ def build_beat_detection(record: str | os.PathLike, split: str = "train", corrup
 
     # Synthetic failures on the raw waveform of this split's frames.
     rng = np.random.default_rng([seed, 0 if split == "train" else 1])
-    failed = {name: np.zeros(n_all, bool) for name in SENSORS}
+    failed = {name: np.zeros(n_all, bool) for name in names}
+    first, second = names
     if split == "train" and train_corrupt:
-        failed["ecg"][lo:hi] = failure_segments(rng, hi - lo, TRAIN_CORRUPT_SHARE)
-        failed["pleth"][lo:hi] = failure_segments(rng, hi - lo, TRAIN_CORRUPT_SHARE, blocked=failed["ecg"][lo:hi])
+        failed[first][lo:hi] = failure_segments(rng, hi - lo, TRAIN_CORRUPT_SHARE)
+        failed[second][lo:hi] = failure_segments(rng, hi - lo, TRAIN_CORRUPT_SHARE, blocked=failed[first][lo:hi])
     elif corrupt is not None:
         failed[corrupt][lo:hi] = failure_segments(rng, hi - lo, share)
     raw = sig.copy()
     raw_scale = sig[:n_train * FRAME].std(0)
-    for name, cols in (("ecg", [0, 1]), ("pleth", [2])):
+    for name in names:
+        cols = CHANNELS[name]
         runs = np.flatnonzero(np.diff(np.r_[0, failed[name].astype(int), 0]))
         for a, b in zip(runs[::2], runs[1::2]):
             s0, s1 = a * FRAME, b * FRAME
             raw[s0:s1, cols] = raw[s0:s1, cols].mean(0) + _garbage(rng, s1 - s0, len(cols), raw_scale[cols], fs)
     x = ((_features(raw, fs) - mean) / std)[:n_all * FRAME].reshape(n_all, FRAME, 3)  # (F, 10, 3)
-    ecg = x[:, :, :2].transpose(0, 2, 1).reshape(n_all, 2 * FRAME)  # (F, 20): lead II samples, then lead V
-    pleth = x[:, :, 2]  # (F, 10)
+    frames_of = {name: x[:, :, CHANNELS[name]].transpose(0, 2, 1).reshape(n_all, -1) for name in names}  # (F, 10 C)
 
     step = (hop or max(1, frames // 5)) if split == "train" else frames
     starts = np.arange(lo, hi - frames + 1, step)
     if len(starts) == 0:
         raise ValueError(f"frames={frames} is longer than the {split} part ({hi - lo} frames)")
     idx = starts[:, None] + np.arange(frames)  # (N, T)
-    artifact = {"ecg": ~beats["ecg_ok"][:n_all * FRAME].reshape(n_all, FRAME).all(1),
+    ecg_bad = ~beats["ecg_ok"][:n_all * FRAME].reshape(n_all, FRAME).all(1)
+    artifact = {"ecg": ecg_bad, "ii": ecg_bad, "v": ecg_bad,
                 "pleth": ~beats["pleth_ok"][:n_all * FRAME].reshape(n_all, FRAME).all(1)}
-    data = check_fusion(FusionData({"ecg": ecg[idx], "pleth": pleth[idx]}, y_all[idx]), f"{Path(record).stem} {split}")
-    meta = {f"corrupted_{k}": failed[k][idx] for k in SENSORS}
-    meta.update({f"artifact_{k}": artifact[k][idx] for k in SENSORS})
+    data = check_fusion(FusionData({k: frames_of[k][idx] for k in names}, y_all[idx]), f"{Path(record).stem} {split}")
+    meta = {f"corrupted_{k}": failed[k][idx] for k in names}
+    meta.update({f"artifact_{k}": artifact[k][idx] for k in names})
     meta.update(label_source=src_all[idx], start_frame=starts, beats=beats["times"], beat_source=beats["source"],
                 heart_rate_bpm=beats["heart_rate_bpm"], pulse_delay_s=beats["pulse_delay_s"], frame_rate=fs / FRAME,
                 split_frame=n_train, channel_mean=mean, channel_std=std)
