@@ -17,7 +17,7 @@ from ppl_models.data.stft import mel_filterbank, power_spectrogram
 from ppl_models.datasets.mouth_video import H, W
 from ppl_models.datasets.physio_beats import build_beat_detection, detect_beats, load_record, qrs_peaks
 from ppl_models.datasets.speech_activity import (FEATURE_MEAN_DB, FEATURE_STD_DB, N_MELS, RUNNING_MEAN_FRAMES,
-                                                 TRAIN_SHARE, build_speech_activity, noise_recordings)
+                                                 TRAIN_SHARE, URBAN, build_speech_activity, noise_recordings)
 
 
 def _runs(mask: np.ndarray) -> list[int]:
@@ -95,6 +95,13 @@ def test_train_and_test_speakers_and_noises_are_disjoint(sad):
     for split in ("train", "test"):
         used = set(sad[(split, "environment")][1]["noise_source"])
         assert used <= set(sad[(split, "environment")][1]["noise_files"])
+
+
+def test_noise_augmentation_gives_half_the_training_sequences_an_urban_clip_and_no_test_sequence(sad):
+    train = sad[("train", "environment")][1]["noise_source"].astype(str)
+    urban = np.char.startswith(train, URBAN + "/")
+    assert 0.3 < urban.mean() < 0.7 and len(set(train[urban])) > 10  # many clips, not one
+    assert not any(s.startswith(URBAN) for s in sad[("test", "environment")][1]["noise_source"])
 
 
 def test_environment_noise_splits_recordings_and_unseen_environment_splits_kinds():

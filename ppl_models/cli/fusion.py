@@ -14,7 +14,7 @@ DEFAULT_MODEL = "mam+evidence"  # fuse --model
 
 
 def fusion_splits(dataset: str, data_root: str | None, noise: str, corrupt: str | None, seed: int,
-                  record: str = "a103l", sensors: str = "ecg+pleth"):
+                  record: str = "a103l", sensors: str = "ecg+pleth", augment_noise: bool = True):
     """(train, test) FusionData and the test split's ``corrupted_<sensor>`` masks for ``export-fusion``."""
     if dataset == "synthetic":
         from ppl_models.data.synthetic.fusion import synthetic_fusion
@@ -27,7 +27,7 @@ def fusion_splits(dataset: str, data_root: str | None, noise: str, corrupt: str 
     if dataset == "speech-activity":
         from ppl_models.datasets.speech_activity import build_speech_activity
 
-        train, _ = build_speech_activity(data_root, "train", noise, seed=seed)
+        train, _ = build_speech_activity(data_root, "train", noise, seed=seed, augment_noise=augment_noise)
         test, meta = build_speech_activity(data_root, "test", noise, seed=seed)
     elif dataset == "beats":
         from ppl_models.datasets.physio_beats import build_beat_detection
@@ -44,7 +44,7 @@ def cmd_export_fusion(args) -> int:
     from ppl_models.data.fusion_files import save_fusion
 
     train, test, corrupted = fusion_splits(args.dataset, args.data, args.noise, args.corrupt, args.seed,
-                                           args.record, args.sensors)
+                                           args.record, args.sensors, args.noise_augmentation)
     out = Path(args.out_dir)
     save_fusion(out / "train.npz", train)
     save_fusion(out / "test.npz", test, **corrupted)
@@ -115,6 +115,9 @@ def add_parsers(sub) -> None:
                    help="speech-activity: real noise at -5 dB (test from unheard stretches of the training "
                         "recordings; 'unseen-environment': from recordings of other kinds), babble of three "
                         "speakers at 0 dB, or none (default: environment)")
+    p.add_argument("--no-noise-augmentation", dest="noise_augmentation", action="store_false",
+                   help="speech-activity: train only on the condition's own noise recordings (by default half the "
+                        "training sequences get one of the 149 UrbanSound8K clips instead; no test noise is among them)")
     p.add_argument("--corrupt", choices=["ecg", "pleth", "ii", "v"],
                    help="beats: the sensor that fails at test time (ecg or pleth; ii or v with --sensors leads)")
     p.add_argument("--record", choices=["a103l", "mixedsignals"], default="a103l",

@@ -32,6 +32,12 @@ Corruption (``noise``), mixed per sequence with ``mix_at_snr`` (SNR over all the
     "babble"       the sum of three other speakers of the same split (each at the common speech level,
                    continuous speech from a random offset) at 0 dB: the "3P" condition
     "clean"        none
+Noise augmentation (``augment_noise=True``, the default): with "environment" and "unseen-environment", half the
+TRAINING sequences (at random) draw their noise instead from the 149 UrbanSound8K clips of ``URBAN`` (10 urban
+kinds: air conditioner, car horn, children, dog, drilling, engine, gun shot, jackhammer, siren, street music),
+so the audio path and the gate meet many noise kinds, not four to seven recordings. None of them is a test
+recording or kind (test: exercise bike, thunderstorms and, for "environment", the unheard stretches of the
+training recordings); ``augment_noise=False`` builds the training split of the earlier sets.
 ``meta["corrupted_audio"]`` marks the frames whose local SNR (250-4000 Hz) is below 0 dB.
 
 Audio features (D = 64): 32 log mel-band energies (triangular filters, HTK mel, 50-8000 Hz) of the corrupted
@@ -44,6 +50,7 @@ normalisation, standard in robust speech detection). No statistic depends on the
 
 from __future__ import annotations
 
+import csv
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -70,6 +77,8 @@ NOISE_FILES = {  # (folder, file); "unseen-environment" gives each split its own
              ("noise_esc50_speechbrain", "4-156993-A-19.wav"),  # thunderstorm, fold 4
              ("noise_esc50_speechbrain", "5-156999-C-19.wav")],  # thunderstorm, fold 5
 }
+URBAN = "noise_urbansound8k"  # training-only noise augmentation: every clip of its inventory.csv
+URBAN_SHARE = 0.5  # of the training sequences
 TRAIN_SHARE = 0.7  # "environment": train noise from the first 70 % of each recording, test from the rest
 SNR_DB = {"environment": -5.0, "unseen-environment": -5.0, "babble": 0.0, "clean": None}
 SPEECH_RMS = 0.05
@@ -219,9 +228,24 @@ def noise_recordings(root: Path, split: str, noise: str) -> tuple[list[str], lis
     return files, banks
 
 
+def urban_clips(root: Path) -> tuple[list[str], list[np.ndarray]]:
+    """(file names under ``root``, audio at RMS 0.1) of every UrbanSound8K clip listed in its inventory (the level
+    is set again at mixing; this one only lets ``audible_stretch`` tell a quiet recording from a silent stretch)."""
+    inventory = root / URBAN / "inventory.csv"
+    if not inventory.is_file():
+        raise FileNotFoundError(f"{inventory}: no such file (the UrbanSound8K noises for the training split's "
+                                f"noise augmentation, under data_root={root}; augment_noise=False does without)")
+    with open(inventory, newline="") as f:
+        files = [f"{URBAN}/{row['file']}" for row in csv.DictReader(f)]
+    clips = [load_audio(root / f) for f in files]
+    return files, [0.1 * c / max(float(np.sqrt(np.mean(c.astype(np.float64) ** 2))), 1e-12) for c in clips]
+
+
 def draw_noises(rng: np.random.Generator, root: Path, split: str, noise: str, who: np.ndarray,
-                by_speaker: dict[str, list[Utterance]], length: int) -> tuple[np.ndarray, list[str], list[str]]:
-    """Unscaled noise for each sequence: (noise (N, length), source per sequence, files of the split)."""
+                by_speaker: dict[str, list[Utterance]], length: int,
+                augment: bool = False) -> tuple[np.ndarray, list[str], list[str]]:
+    """Unscaled noise for each sequence: (noise (N, length), source per sequence, files of the split);
+    ``augment``: half the sequences (at random) from the UrbanSound8K clips instead."""
     out = np.zeros((len(who), length), np.float32)
     if noise == "clean":
         return out, ["none"] * len(who), []
@@ -235,6 +259,11 @@ def draw_noises(rng: np.random.Generator, root: Path, split: str, noise: str, wh
         return out, sources, []
     files, banks = noise_recordings(root, split, noise)
     picks = rng.integers(len(banks), size=len(who))
+    if augment:
+        urban_files, urban_banks = urban_clips(root)
+        from_urban = rng.random(len(who)) < URBAN_SHARE
+        picks = np.where(from_urban, len(banks) + rng.integers(len(urban_banks), size=len(who)), picks)
+        files, banks = files + urban_files, banks + urban_banks
     for i, k in enumerate(picks):
         out[i] = audible_stretch(rng, banks[k], length)
     return out, [files[k] for k in picks], files
@@ -242,7 +271,8 @@ def draw_noises(rng: np.random.Generator, root: Path, split: str, noise: str, wh
 
 def build_speech_activity(data_root: str | os.PathLike, split: str = "train", noise: str = "environment",
                           num_sequences: int | None = None, frames: int = 200, seed: int = 0, *,
-                          repeats: int | None = None, keep_audio: bool = False) -> tuple[FusionData, dict]:
+                          repeats: int | None = None, keep_audio: bool = False,
+                          augment_noise: bool = True) -> tuple[FusionData, dict]:
     """Audio-visual speech activity sequences from the real-data folder ``data_root``.
 
     Returns ``FusionData`` with sensors ``audio`` (N, T, 64), ``flow`` (N, T, 48), ``image`` (N, T, 48) and
@@ -251,7 +281,7 @@ def build_speech_activity(data_root: str | os.PathLike, split: str = "train", no
     ``snr_db`` (N,) (NaN for clean), ``speakers`` and ``noise_files`` of the split and, with ``keep_audio``,
     ``clean_audio`` / ``noise_audio`` (N, T * 256) (the scaled noise; audio = clean + noise).
     ``repeats`` (default 2 for train, 1 for test) is how often each utterance is used; ``num_sequences`` draws
-    a random subset of the sequences.
+    a random subset of the sequences. ``augment_noise``: the training split's noise augmentation (module docstring).
     """
     if split not in SPEAKER_DIRS:
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
@@ -277,7 +307,8 @@ def build_speech_activity(data_root: str | os.PathLike, split: str = "train", no
         clean, thr, who = clean[keep], thr[keep], who[keep]
 
     noises, sources, files = draw_noises(np.random.default_rng([seed, split_id, 1]), root, split, noise, who,
-                                         by_speaker, clean.shape[1])
+                                         by_speaker, clean.shape[1],
+                                         augment=augment_noise and split == "train" and noise.endswith("environment"))
     snr = np.full(len(clean), np.nan)
     if SNR_DB[noise] is not None:
         for i in range(len(clean)):
