@@ -2,8 +2,8 @@
 written in plain PyTorch on the same modules and batch, in one run.
 
 The plain version draws z from the same encoder (``LatentSequence.rsample``), scores log q(z|x), log p(z)
-and log p(x|z) with the same distributions, and takes an Adam step: what Pyro adds is only its tracing and
-bookkeeping. Before timing, the script checks that Pyro's ELBO and the plain one agree on the same draw.
+and log p(x|z) with the same distributions, and takes the same optimizer step (``train-prior``'s clipped Adam, one multi-tensor update over all
+parameters: :mod:`ppl_models.infer.optim`): what Pyro adds is only its tracing and bookkeeping. Before timing, the script checks that Pyro's ELBO and the plain one agree on the same draw.
 
 HiT-DVAE and LigHT-DVAE (``hit-dvae``, ``light-dvae``) add the sequence latent w: their plain ELBO draws w
 and then z_{1:T} from q(w | x) and q(z | x, w) (no loop over frames) and scores the prior of z teacher-forced in
@@ -32,6 +32,8 @@ from ppl_models.dvae import build_dvae
 from ppl_models.dvae.hit_dvae import HierarchicalDVAE
 from ppl_models.dvae.fast import graphed
 from ppl_models.infer import resolve_device
+from ppl_models.infer.optim import ForeachClippedAdam
+from ppl_models.infer.svi import make_optimizer
 from timing import median_ms  # benchmarks/timing.py
 
 
@@ -81,9 +83,9 @@ def main(args):
         pyro_elbo = (poutine.trace(poutine.condition(dvae.model, cond)).get_trace(x).log_prob_sum()
                      - poutine.trace(poutine.condition(dvae.guide, cond)).get_trace(x).log_prob_sum())
         torch.testing.assert_close(pyro_elbo, plain_elbo(dvae, x, cond["z"], cond.get("w")), rtol=1e-4, atol=1e-2)
-        fast = SVI(dvae.model, dvae.guide, pyro.optim.Adam({"lr": 1e-4}), Trace_ELBO())
-        markov = SVI(dvae.model_markov, dvae.guide_markov, pyro.optim.Adam({"lr": 1e-4}), Trace_ELBO())
-        optim = torch.optim.Adam(dvae.parameters(), lr=1e-4)
+        fast = SVI(dvae.model, dvae.guide, make_optimizer("clipped_adam", lr=1e-4), Trace_ELBO())  # train-prior's
+        markov = SVI(dvae.model_markov, dvae.guide_markov, make_optimizer("clipped_adam", lr=1e-4), Trace_ELBO())
+        optim = ForeachClippedAdam(dvae.parameters(), lr=1e-4)
 
         def plain_step():
             optim.zero_grad()

@@ -78,8 +78,12 @@ def _record(cell, eps, contexts, has_rnn_ctx, has_head_ctx):
     with torch.random.fork_rng(devices=[eps.device]):  # recording leaves the stream of random numbers as it was
         samples = (torch.randn_like(eps),) + tuple(torch.randn_like(c).requires_grad_(c.requires_grad)
                                                    for c in contexts)
-        loop = torch.cuda.make_graphed_callables(_Loop(cell, has_rnn_ctx, has_head_ctx), samples,
-                                                 allow_unused_input=True)
+        module = _Loop(cell, has_rnn_ctx, has_head_ctx)
+        module(*samples).sum().backward()  # one plain pass first: recording a backward as a process's first
+        torch.cuda.synchronize(eps.device)  # one failed on an H100 (cudaErrorStreamCaptureImplicit)
+        for t in (*parameters, *samples):
+            t.grad = None
+        loop = torch.cuda.make_graphed_callables(module, samples, allow_unused_input=True)
     for p, g in zip(parameters, grads):
         p.grad = g
     return loop

@@ -18,13 +18,13 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 import pyro
-import pyro.optim
 import torch
 from pyro.infer import SVI, Trace_ELBO
 from torch import nn
 from tqdm.auto import tqdm
 
 from ppl_models.infer.checkpoint import load_checkpoint, save_checkpoint
+from ppl_models.infer.optim import ForeachClippedAdam, OneOptimizer
 
 log = logging.getLogger("ppl_models")
 
@@ -45,11 +45,12 @@ class History:
 
 
 def make_optimizer(name: str = "adam", lr: float = 1e-3, clip_norm: float = 10.0, lr_decay: float = 1.0):
-    """``adam`` or ``clipped_adam`` (gradient-norm clipping and learning-rate decay per step)."""
+    """``adam`` or ``clipped_adam`` (Pyro's: gradients clamped to +-clip_norm, learning-rate decay per step),
+    each one PyTorch optimizer over all parameters with multi-tensor kernels (:mod:`ppl_models.infer.optim`)."""
     if name == "adam":
-        return pyro.optim.Adam({"lr": lr})
+        return OneOptimizer(torch.optim.Adam, {"lr": lr})
     if name == "clipped_adam":
-        return pyro.optim.ClippedAdam({"lr": lr, "clip_norm": clip_norm, "lrd": lr_decay})
+        return OneOptimizer(ForeachClippedAdam, {"lr": lr, "clip_norm": clip_norm, "lrd": lr_decay})
     raise ValueError(f"optimizer must be 'adam' or 'clipped_adam', got {name!r}")
 
 
