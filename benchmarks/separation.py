@@ -31,7 +31,7 @@ from ppl_models.data.stft import HOP_LENGTH, istft, power_spectrogram, stft, tri
 from ppl_models.dvae.train import load_prior
 from ppl_models.infer import resolve_device
 from ppl_models.metrics.audio import pesq_score, rmse, si_sdr
-from ppl_models.mixdvae.separation import separate
+from ppl_models.mixdvae.separation import SEGMENT, separate
 from ppl_models.nmf import learn_dictionary, nmf_masks
 
 SOURCES = ("speech", "music")
@@ -78,7 +78,7 @@ def masked(mixture: np.ndarray, masks: torch.Tensor) -> np.ndarray:
     return istft(masks * spec, length=len(mixture)).numpy()
 
 
-def methods(prior_pairs, dictionaries, iterations, device, paper_row: bool):
+def methods(prior_pairs, dictionaries, iterations, device, paper_row: bool, segments=(SEGMENT,)):
     def mixdvae(priors, **kwargs):
         return lambda s, m, x: separate(x, priors, device=device, **kwargs).sources
 
@@ -92,7 +92,8 @@ def methods(prior_pairs, dictionaries, iterations, device, paper_row: bool):
     def mixture(s, m, x):
         return np.stack([x, x])
 
-    rows = {f"MixDVAE ({label})": mixdvae(priors, iterations=iterations) for label, priors in prior_pairs.items()}
+    rows = {f"MixDVAE ({label})" + (f", segments of {n} frames" if n != SEGMENT else ""):
+            mixdvae(priors, iterations=iterations, segment=n) for label, priors in prior_pairs.items() for n in segments}
     if paper_row:  # the first pair under the paper's own protocol: 70 iterations, posterior means
         label, priors = next(iter(prior_pairs.items()))
         rows[f"MixDVAE ({label}), paper protocol"] = mixdvae(priors, iterations=70, output="mean")
@@ -125,7 +126,7 @@ def main(args):
     for text in args.priors:
         named = dict(item.split("=", 1) for item in text.split(","))
         pairs[" + ".join(Path(named[n]).stem for n in SOURCES)] = [load_prior(named[n], device) for n in SOURCES]
-    separators = methods(pairs, dictionaries, args.iterations, device, args.paper_row)
+    separators = methods(pairs, dictionaries, args.iterations, device, args.paper_row, args.segments)
     table = {}
     for frames in args.frames:
         for smr in args.smr:
@@ -164,6 +165,8 @@ def parse_args(argv=None):
     p.add_argument("--nmf-rank", type=int, default=32, help="atoms per source (default 32)")
     p.add_argument("--nmf-cache", help="load the IS-NMF dictionaries from this file, or learn and save them there")
     p.add_argument("--iterations", type=int, default=20, help="MixDVAE VEM iterations (default 20)")
+    p.add_argument("--segments", type=int, nargs="+", default=[SEGMENT],
+                   help=f"MixDVAE segment lengths in frames, one row each (default {SEGMENT}, the paper's)")
     p.add_argument("--paper-row", action="store_true",
                    help="add the first pair under the paper's protocol (70 iterations, posterior means)")
     p.add_argument("--seed", type=int, default=0)
