@@ -93,3 +93,37 @@ def test_a_saved_state_resumes_as_pyros_own_optimizer_resumes(name, theirs):
         assert (v - params[k]).abs().max() > 1e-4  # the 10 steps moved it
     state = ours.get_state()
     assert set(state) == set(expected) and all(s["step"] == 20 for s in state.values())
+
+
+@pytest.mark.parametrize("name, theirs", [("adam", pyro.optim.Adam), ("clipped_adam", pyro.optim.ClippedAdam)])
+def test_a_parameter_left_out_of_later_losses_moves_as_with_pyro(name, theirs):
+    """Pyro leaves zeros in a stepped parameter's gradient, so Adam's momentum keeps moving it when a later loss
+    does not use it; ours sets gradients to None and must give it the zeros back."""
+    def run(optim):
+        pyro.clear_param_store()
+        pyro.set_rng_seed(0)
+
+        def model(y, use_b):
+            a, b = pyro.param("a", torch.zeros(3)), pyro.param("b", torch.zeros(3))
+            pyro.sample("y", pyro.distributions.Normal(a.sum() + (b.sum() if use_b else 0.0), 1.0), obs=y)
+
+        svi = SVI(model, lambda y, use_b: None, optim, Trace_ELBO())
+        for i in range(6):
+            svi.step(torch.tensor(5.0), i < 2)
+        return {k: v.detach().clone() for k, v in pyro.get_param_store().items()}
+
+    ours, expected = run(make_optimizer(name, lr=0.1)), run(theirs({"lr": 0.1}))
+    for k in expected:
+        torch.testing.assert_close(ours[k], expected[k], rtol=1e-6, atol=1e-7)
+
+
+def test_data_parallel_wrapping_keeps_the_one_optimizer_and_its_state():
+    from ppl_models.infer.distributed import AllReduceOptim
+
+    optim = make_optimizer("clipped_adam", lr=0.05)
+    _fit(optim, 3)
+    wrapped = AllReduceOptim.wrapping(optim)
+    assert isinstance(wrapped, OneOptimizer) and wrapped.pt_optim_constructor is ForeachClippedAdam
+    wrapped.set_state(optim.get_state())
+    assert set(wrapped.get_state()) == set(optim.get_state())
+    assert not isinstance(AllReduceOptim.wrapping(pyro.optim.Adam({"lr": 0.1})), OneOptimizer)

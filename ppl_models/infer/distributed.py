@@ -16,6 +16,8 @@ import torch
 import torch.distributed as dist
 from pyro.optim import PyroOptim
 
+from ppl_models.infer.optim import OneOptimizer
+
 
 def init_distributed(device: torch.device) -> tuple[int, int]:
     """(rank, world size); joins the process group when started by torchrun with WORLD_SIZE > 1."""
@@ -31,13 +33,8 @@ def init_distributed(device: torch.device) -> tuple[int, int]:
     return dist.get_rank(), dist.get_world_size()
 
 
-class AllReduceOptim(PyroOptim):
-    """A Pyro optimizer that averages every parameter's gradient across processes before stepping."""
-
-    @classmethod
-    def wrapping(cls, optim: PyroOptim) -> "AllReduceOptim":
-        """The same optimizer (constructor, arguments, clipping) with the all-reduce in front."""
-        return cls(optim.pt_optim_constructor, optim.pt_optim_args, optim.pt_clip_args)
+class _AllReduce:
+    """Average every parameter's gradient across processes, then step as the optimizer it is mixed into."""
 
     def __call__(self, params, *args, **kwargs):
         store = pyro.get_param_store()
@@ -47,3 +44,19 @@ class AllReduceOptim(PyroOptim):
             dist.all_reduce(grad)
             p.grad = grad / world
         return super().__call__(params, *args, **kwargs)
+
+
+class AllReduceOptim(_AllReduce, PyroOptim):
+    """A Pyro optimizer that averages every parameter's gradient across processes before stepping."""
+
+    @classmethod
+    def wrapping(cls, optim: PyroOptim) -> PyroOptim:
+        """The same optimizer (kind, constructor, arguments, clipping) with the all-reduce in front: a
+        ``make_optimizer`` optimizer stays one multi-tensor optimizer, and reads the same saved state."""
+        if isinstance(optim, OneOptimizer):
+            return AllReduceOneOptimizer(optim.pt_optim_constructor, optim.pt_optim_args)
+        return cls(optim.pt_optim_constructor, optim.pt_optim_args, optim.pt_clip_args)
+
+
+class AllReduceOneOptimizer(_AllReduce, OneOptimizer):
+    """:class:`~ppl_models.infer.optim.OneOptimizer` with the all-reduce in front."""

@@ -8,7 +8,8 @@ its plain-PyTorch twin's, whose one ``torch.optim.Adam`` steps all tensors with 
 :class:`OneOptimizer` keeps Pyro's interface (SVI takes it; ``get_state``/``set_state`` by parameter name, so
 checkpoints and ``--resume`` work as before) and holds ONE PyTorch optimizer over every parameter, in one
 parameter group, a parameter joining it the first time SVI hands it over; after the step it sets the gradients
-to None (as ``zero_grad(set_to_none=True)``) rather than letting SVI fill each with zeros. :class:`ForeachClippedAdam` is
+to None (as ``zero_grad(set_to_none=True)``) rather than letting SVI fill each with zeros, and gives a zero
+gradient back to a parameter that was stepped before but gets none now, so that it is stepped as Pyro steps it. :class:`ForeachClippedAdam` is
 Pyro's ``ClippedAdam`` (gradients clamped elementwise to +-clip_norm, Adam, the learning rate multiplied by
 ``lrd`` at every step of a parameter) written with ``torch._foreach_*`` kernels; ``tests/test_optim.py`` checks
 it against Pyro's own, step for step.
@@ -30,6 +31,9 @@ class ForeachClippedAdam(torch.optim.Optimizer):
 
         g <- clamp(g, -clip_norm, clip_norm);  m <- b1 m + (1 - b1) g;  v <- b2 v + (1 - b2) g^2
         p <- p - lr lrd^t sqrt(1 - b2^t) / (1 - b1^t) * m / (sqrt(v) + eps)
+
+    (Pyro's decays a parameter's rate at every call, also while the parameter has had no gradient yet: the two
+    differ only for a parameter that joins the loss after the first steps.)
     """
 
     def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8, clip_norm: float = 10.0,
@@ -77,6 +81,9 @@ class OneOptimizer(PyroOptim):
         params = list(params)
         known = set() if self.optimizer is None else {id(p) for p in self.optimizer.param_groups[0]["params"]}
         new = [p for p in params if id(p) not in known]
+        for p in params:  # stepped before, unused now: Pyro would step it with the zeros SVI left in its grad
+            if p.grad is None and id(p) in known and self.optimizer.state.get(p):
+                p.grad = torch.zeros_like(p)
         if new:
             if self.optimizer is None:
                 self.optimizer = self.pt_optim_constructor(new, **self.pt_optim_args)
@@ -93,7 +100,7 @@ class OneOptimizer(PyroOptim):
             saved = self._pending.pop(store.param_name(p), None)
             if saved is not None:
                 self.optimizer.state[p] = {  # copies: stepping must not change the state it was given
-                    k: (v.to(p.device) if v.dim() else v).clone() if torch.is_tensor(v) else v
+                    k: (v.to(p.device, p.dtype) if v.dim() else v).clone() if torch.is_tensor(v) else v
                     for k, v in saved.items()}
 
     def get_state(self) -> dict:
