@@ -54,13 +54,18 @@ def model_rows(names: list[str], colearn: float, stack: int) -> list[tuple[str, 
     return rows
 
 
-def attention_contrast(attention: np.ndarray, names: list[str], corrupted: dict[str, np.ndarray]) -> str:
-    """'name failing / working' mean attention for each corrupted sensor."""
+def attention_contrast(attention: np.ndarray, names: list[str], corrupted: dict[str, np.ndarray],
+                       y: np.ndarray | None = None) -> str:
+    """'name failing / working' mean attention for each corrupted sensor; with labels ``y``, also its mean
+    attention in the failing frames labelled 1 (for the speech sets' audio, whose mask holds every pause)."""
     parts = []
     for name, mask in corrupted.items():
         if name in names and mask.any() and (~mask).any():
             a = attention[..., names.index(name)]
-            parts.append(f"{name} {a[mask].mean():.2f} / {a[~mask].mean():.2f}")
+            part = f"{name} {a[mask].mean():.2f} / {a[~mask].mean():.2f}"
+            if y is not None and (mask & (y == 1)).any() and (mask & (y == 0)).any():
+                part += f" (failing, y = 1: {a[mask & (y == 1)].mean():.2f})"
+            parts.append(part)
     return "; ".join(parts)
 
 
@@ -92,7 +97,7 @@ def run_condition(folder: str, args, device) -> list[dict]:
             seconds.append(time.perf_counter() - start)
             p, attention = predict(model, test, device)
             scores.append(binary_scores(test.y, p))
-            contrasts.append(attention_contrast(attention, test.names, corrupted))
+            contrasts.append(attention_contrast(attention, test.names, corrupted, test.y))
             if args.figures and seed == args.seeds[0] and name in ("cam", "mme") and not options:
                 experts = expert_predictions(model, test.subset(slice(args.figure_sequence, args.figure_sequence + 1)),
                                              device)[0]
