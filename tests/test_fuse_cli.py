@@ -90,3 +90,17 @@ def test_export_beats_from_the_real_record(tmp_path, capsys):
     with np.load(tmp_path / "test.npz") as f:
         share = f["corrupted_ecg"].mean()
     assert 0.2 < share < 0.4  # the requested 30 % of test frames fail
+
+
+def test_export_lead_sets_of_the_second_record_and_a_lead_that_is_no_sensor(tmp_path, capsys):
+    data = shared()
+    code, text, _ = run(capsys, "export-fusion", "--dataset", "beats", "--record", "mixedsignals", "--sensors",
+                        "leads", "--corrupt", "v", "--data", str(data), "--out-dir", str(tmp_path))
+    assert code == 0
+    test = load_fusion(tmp_path / "test.npz")
+    assert test.names == ["ii", "v"]
+    with np.load(tmp_path / "test.npz") as f:
+        assert 0.2 < f["corrupted_v"].mean() < 0.4 and not f["corrupted_ii"].any()
+    code, _, err = run(capsys, "export-fusion", "--dataset", "beats", "--sensors", "leads", "--corrupt", "pleth",
+                       "--data", str(data), "--out-dir", str(tmp_path / "bad"))
+    assert code == 2 and "corrupt" in err and "ii, v" in err
