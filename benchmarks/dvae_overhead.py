@@ -2,8 +2,9 @@
 written in plain PyTorch on the same modules and batch, in one run.
 
 The plain version draws z from the same encoder (``LatentSequence.rsample``), scores log q(z|x), log p(z)
-and log p(x|z) with the same distributions, and takes the same optimizer step (``train-prior``'s clipped Adam, one multi-tensor update over all
-parameters: :mod:`ppl_models.infer.optim`): what Pyro adds is only its tracing and bookkeeping. Before timing, the script checks that Pyro's ELBO and the plain one agree on the same draw.
+and log p(x|z) with the same distributions, and takes the same optimizer step (``train-prior``'s clipped Adam,
+one multi-tensor update over all parameters: :mod:`ppl_models.infer.optim`): what Pyro adds is only its tracing
+and bookkeeping. Before timing, the script checks that Pyro's ELBO and the plain one agree on the same draw.
 
 HiT-DVAE and LigHT-DVAE (``hit-dvae``, ``light-dvae``) add the sequence latent w: their plain ELBO draws w
 and then z_{1:T} from q(w | x) and q(z | x, w) (no loop over frames) and scores the prior of z teacher-forced in

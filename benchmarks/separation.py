@@ -93,7 +93,8 @@ def methods(prior_pairs, dictionaries, iterations, device, paper_row: bool, segm
         return np.stack([x, x])
 
     rows = {f"MixDVAE ({label})" + (f", segments of {n} frames" if n != SEGMENT else ""):
-            mixdvae(priors, iterations=iterations, segment=n) for label, priors in prior_pairs.items() for n in segments}
+            mixdvae(priors, iterations=iterations, segment=n)
+            for label, priors in prior_pairs.items() for n in segments}
     if paper_row:  # the first pair under the paper's own protocol: 70 iterations, posterior means
         label, priors = next(iter(prior_pairs.items()))
         rows[f"MixDVAE ({label}), paper protocol"] = mixdvae(priors, iterations=70, output="mean")

@@ -117,7 +117,8 @@ def add_parsers(sub) -> None:
                         "speakers at 0 dB, or none (default: environment)")
     p.add_argument("--no-noise-augmentation", dest="noise_augmentation", action="store_false",
                    help="speech-activity: train only on the condition's own noise recordings (by default half the "
-                        "training sequences get one of the 149 UrbanSound8K clips instead; no test noise is among them)")
+                        "training sequences get one of the 149 UrbanSound8K clips instead; no test noise is among "
+                        "them)")
     p.add_argument("--corrupt", choices=["ecg", "pleth", "ii", "v"],
                    help="beats: the sensor that fails at test time (ecg or pleth; ii or v with --sensors leads)")
     p.add_argument("--record", choices=["a103l", "mixedsignals"], default="a103l",

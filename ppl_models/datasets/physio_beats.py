@@ -89,8 +89,7 @@ def load_record(path: str | os.PathLike) -> tuple[np.ndarray, float]:
             pleth = signal.resample_poly(f["sig_Pleth"].astype(np.float64), up, 1)
             n = min(len(leads), len(pleth))
             sig = np.c_[leads[:n], pleth[:n]]
-            first = int(np.flatnonzero(np.isfinite(sig).all(1))[0]) if np.isfinite(sig).all(1).any() else n
-            sig = sig[first:]
+            sig = sig[np.argmax(np.isfinite(sig).all(1)):]  # from the first complete sample (none: checked below)
         else:
             raise ValueError(f"{path}: expected arrays 'signals' (S, 3) and 'fs', or sig_II, sig_V and sig_Pleth; "
                              f"found {f.files}")

@@ -9,8 +9,8 @@ its plain-PyTorch twin's, whose one ``torch.optim.Adam`` steps all tensors with 
 checkpoints and ``--resume`` work as before) and holds ONE PyTorch optimizer over every parameter, in one
 parameter group, a parameter joining it the first time SVI hands it over; after the step it sets the gradients
 to None (as ``zero_grad(set_to_none=True)``) rather than letting SVI fill each with zeros, and gives a zero
-gradient back to a parameter that was stepped before but gets none now, so that it is stepped as Pyro steps it. :class:`ForeachClippedAdam` is
-Pyro's ``ClippedAdam`` (gradients clamped elementwise to +-clip_norm, Adam, the learning rate multiplied by
+gradient back to a parameter that was stepped before but gets none now, so that it is stepped as Pyro steps it.
+:class:`ForeachClippedAdam` is Pyro's ``ClippedAdam`` (gradients clamped elementwise to +-clip_norm, Adam, the learning rate multiplied by
 ``lrd`` at every step of a parameter) written with ``torch._foreach_*`` kernels; ``tests/test_optim.py`` checks
 it against Pyro's own, step for step.
 """
