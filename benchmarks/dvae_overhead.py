@@ -31,7 +31,7 @@ from pyro.infer import SVI, Trace_ELBO
 
 from ppl_models.dvae import build_dvae
 from ppl_models.dvae.hit_dvae import HierarchicalDVAE
-from ppl_models.dvae.fast import graphed
+from ppl_models.dvae.fast import graphed, recorded
 from ppl_models.infer import resolve_device
 from ppl_models.infer.optim import ForeachClippedAdam
 from ppl_models.infer.svi import make_optimizer
@@ -97,6 +97,8 @@ def main(args):
             with graphed():
                 g_fast = median_ms(lambda: fast.step(x), device, args.repeats)
                 g_plain = median_ms(plain_step, device, args.repeats)
+            if not recorded():
+                sys.exit("the guide's loop was not recorded as a CUDA graph (the warning above says why)")
             print(f"GRAPHED {g_fast} {g_plain}", flush=True)
             return
         t_fast = median_ms(lambda: fast.step(x), device, args.repeats)

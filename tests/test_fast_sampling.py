@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from ppl_models.dvae import build_dvae
-from ppl_models.dvae.fast import graphed
+from ppl_models.dvae.fast import graphed, recorded
 from ppl_models.dvae.sequence import LatentSequence, unroll
 
 
@@ -50,6 +50,7 @@ def test_the_graphed_loop_gives_the_plain_loops_draws_and_gradients(name):
 
     plain_z, plain_g = draw_and_grads(False)
     fast_z, fast_g = draw_and_grads(True)
+    assert recorded() > 0  # replayed, not the un-graphed fallback
     for a, b in zip(plain_z, fast_z):
         torch.testing.assert_close(a, b, atol=1e-4, rtol=1e-4)
     assert len(plain_g) == len(fast_g)
@@ -76,6 +77,7 @@ def test_an_svi_step_with_the_graphed_guide_equals_the_plain_one():
 
     plain_losses, plain_params = train(False)
     fast_losses, fast_params = train(True)
+    assert recorded() > 0
     assert plain_losses == pytest.approx(fast_losses, rel=1e-4)
     for a, b in zip(plain_params, fast_params):
         torch.testing.assert_close(a, b, atol=1e-4, rtol=1e-3)

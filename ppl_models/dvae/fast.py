@@ -19,6 +19,7 @@ What replay requires, and why this is a context and not the default:
 
 from __future__ import annotations
 
+import warnings
 import weakref
 from contextlib import contextmanager
 
@@ -65,28 +66,60 @@ def graphed_unroll(cell: nn.Module, eps: torch.Tensor, rnn_ctx=None, head_ctx=No
     graphs = _graphs.setdefault(cell, {})
     if key not in graphs:
         graphs[key] = _record(cell, eps, contexts, rnn_ctx is not None, head_ctx is not None)
-    return graphs[key](eps, *contexts)
+    return None if graphs[key] is None else graphs[key](eps, *contexts)
+
+
+def recorded() -> int:
+    """How many loops replay from a recorded graph now (for benchmarks: a failed recording runs un-graphed)."""
+    return sum(loop is not None for graphs in _graphs.values() for loop in graphs.values())
 
 
 def _record(cell, eps, contexts, has_rnn_ctx, has_head_ctx):
     """Record the loop's graphs on sample inputs like the real ones, with the cell's gradients set aside
-    meanwhile and given back after."""
+    meanwhile and given back after. None (with a warning) where CUDA refuses to record: the plain loop runs."""
     parameters = [p for p in cell.parameters() if p.requires_grad]
     grads = [p.grad for p in parameters]
     for p in parameters:  # recorded as on a first step, with no gradient yet (the training and test paths)
         p.grad = None
+    loop, errors = None, []
     with torch.random.fork_rng(devices=[eps.device]):  # recording leaves the stream of random numbers as it was
         samples = (torch.randn_like(eps),) + tuple(torch.randn_like(c).requires_grad_(c.requires_grad)
                                                    for c in contexts)
         module = _Loop(cell, has_rnn_ctx, has_head_ctx)
         module(*samples).sum().backward()  # one plain pass first: recording a backward as a process's first
         torch.cuda.synchronize(eps.device)  # one failed on an H100 (cudaErrorStreamCaptureImplicit)
-        for t in (*parameters, *samples):
-            t.grad = None
-        loop = torch.cuda.make_graphed_callables(module, samples, allow_unused_input=True)
+        for mode in ("global", "thread_local"):  # thread_local: another thread's CUDA call cannot spoil it
+            for t in (*parameters, *samples):
+                t.grad = None
+            try:
+                with _capture_error_mode(mode):
+                    loop = torch.cuda.make_graphed_callables(module, samples, allow_unused_input=True)
+                break
+            except RuntimeError as err:
+                errors.append(f"{mode}: {str(err).splitlines()[0]}")
+                torch.cuda.synchronize(eps.device)
     for p, g in zip(parameters, grads):
         p.grad = g
+    if loop is None:
+        warnings.warn("could not record the guide's sampling loop as a CUDA graph (" + "; ".join(errors)
+                      + "): running it from Python, several times slower", RuntimeWarning, stacklevel=3)
     return loop
+
+
+@contextmanager
+def _capture_error_mode(mode: str):
+    """``torch.cuda.make_graphed_callables`` with its captures in ``mode`` (it offers no argument for it)."""
+    original = torch.cuda.graph
+
+    class _Graph(original):
+        def __init__(self, cuda_graph, pool=None, stream=None, **kwargs):
+            super().__init__(cuda_graph, pool=pool, stream=stream, **{**kwargs, "capture_error_mode": mode})
+
+    torch.cuda.graph = _Graph
+    try:
+        yield
+    finally:
+        torch.cuda.graph = original
 
 
 def clear():
