@@ -9,7 +9,8 @@ over the noisy input read after 50, 100, 200 and 300 steps of one fit: how the e
 (``--sets``), through :func:`~ppl_models.enhancement.enhance.enhance` with its defaults (300 steps, early stop),
 the SI-SDR gain read once at the end; a variant sets ``enhance``'s arguments: ``shared=1`` (``shared_floor``),
 ``nm=lv|no|nolv|nmf`` (noise model), ``it=N`` (iterations), ``tol=X`` (early stop; 0: none), ``q=X`` (floor
-quantile), ``lr=X``, ``samples=N`` (Wiener average), ``seg=N`` (segment frames; 0: whole utterances).
+quantile), ``lr=X``, ``samples=N`` (Wiener average), ``seg=N`` (segment frames; 0: whole
+utterances), ``olr=X`` (the noise levels' own step), ``per=1`` (one fit per utterance, as the reference code does).
 
     python benchmarks/enhancement_variants.py --data ../shared/data --whole --utterances 12 --variants shared=1 ""
 
@@ -50,7 +51,8 @@ def validation(data: str, count: int, seconds: float = 4.0):
 
 WHOLE_KEYS = {"shared": ("shared_floor", lambda v: v == "1"), "it": ("iterations", int), "tol": ("tol", float),
               "nm": ("noise_model", str),
-              "q": ("floor_quantile", float), "lr": ("lr", float), "samples": ("num_samples", int),
+              "q": ("floor_quantile", float), "lr": ("lr", float), "olr": ("offset_lr", float),
+              "per": ("per_utterance", lambda v: v == "1"), "samples": ("num_samples", int),
               "seg": ("segment_frames", lambda v: None if v in ("0", "none") else int(v))}
 
 
@@ -65,11 +67,16 @@ def whole(data: str, set_name: str, count: int, prior, variant: str) -> dict:
             raise SystemExit(f"--whole: unknown variant key {key!r} (one of {', '.join(WHOLE_KEYS)})")
         name, parse = WHOLE_KEYS[key]
         settings[name] = parse(value)
-    result = enhance([it.noisy for it in items], prior, **settings)
-    gains = [si_sdr(it.clean, e) - si_sdr(it.clean, it.noisy) for it, e in zip(items, result.signals)]
+    if settings.pop("per_utterance", False):  # the references' protocol: one fit per utterance
+        results = [enhance([it.noisy], prior, **settings) for it in items]
+        signals, steps = [r.signals[0] for r in results], round(float(np.mean([r.iterations for r in results])))
+    else:
+        result = enhance([it.noisy for it in items], prior, **settings)
+        signals, steps = result.signals, result.iterations
+    gains = [si_sdr(it.clean, e) - si_sdr(it.clean, it.noisy) for it, e in zip(items, signals)]
     return {"set": set_name, "gain": round(float(np.mean(gains)), 2), "gains": [round(float(g), 2) for g in gains],
             "noisy si-sdr": round(float(np.mean([si_sdr(it.clean, it.noisy) for it in items])), 2),
-            "steps": result.iterations, "audio s": round(sum(len(it.noisy) for it in items) / 16000)}
+            "steps": steps, "audio s": round(sum(len(it.noisy) for it in items) / 16000)}
 
 
 def run(items, prior, variant: str) -> dict:

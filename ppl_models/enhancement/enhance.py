@@ -126,7 +126,7 @@ def build_system(prior, noise_model: str, power: torch.Tensor, seed: int = 0,
 
 def fit(system: NoisySpeech, power: torch.Tensor, mask: torch.Tensor | None, iterations: int, lr: float = 1e-3,
         tol: float = 1e-3, window: int = 20, nmf_warmup: int = NMF_WARMUP, nmf_samples: int = 4,
-        progress: bool = False) -> list[float]:
+        progress: bool = False, offset_lr: float | None = None) -> list[float]:
     """SVI on the utterances themselves (U-NA); stops after ``iterations`` or when the mean loss of the last
     ``window`` iterations improves on the window before by less than ``tol`` nats per time-frequency bin.
 
@@ -134,9 +134,16 @@ def fit(system: NoisySpeech, power: torch.Tensor, mask: torch.Tensor | None, ite
     then each step is followed by the multiplicative M-step on ``nmf_samples`` guide samples. Started at
     once, the M-step is faster than the encoder: a rank-8 NMF with per-frame activations soaks up the speech
     and the gain collapses. There is no early stop: the ELBO keeps
-    improving while the NMF takes more of the speech, so the step count is the regulariser."""
+    improving while the NMF takes more of the speech, so the step count is the regulariser.
+
+    ``offset_lr``: the Adam step of the per-utterance noise levels alone (Adam moves a parameter about its
+    step per iteration: at 1e-3 a level can rise 0.3 nats, 1.3 dB, in 300 steps); None: ``lr``."""
     bins = float(mask.sum() * power.shape[-1]) if mask is not None else float(power.numel())
-    svi = SVI(system.model, system.guide, Adam({"lr": lr}), loss=Trace_ELBO())
+
+    def step_size(module: str, name: str) -> dict:
+        return {"lr": offset_lr if offset_lr and (module, name) == ("noise", "offset") else lr}
+
+    svi = SVI(system.model, system.guide, Adam(step_size), loss=Trace_ELBO())
     losses: list[float] = []
     for i in trange(iterations, desc="enhancing", disable=not progress, leave=False):
         losses.append(svi.step(power, mask) / bins)
@@ -155,7 +162,7 @@ def enhance(signals: list[np.ndarray], prior, noise_model: str | None = None, mo
             noise_checkpoint: str | Path | None = None, iterations: int | None = None, lr: float = 1e-3,
             num_samples: int = 8, segment_frames: int | None = 100, floor_quantile: float = FLOOR_QUANTILE,
             tol: float = 1e-3, device="cpu", seed: int = 0, shared_floor: bool = False,
-            progress: bool = False) -> Enhancement:
+            progress: bool = False, offset_lr: float | None = None) -> Enhancement:
     """Enhance mono 16 kHz ``signals`` with the frozen speech ``prior`` (a DVAE) and a noise model.
 
     ``mode`` ``una`` fits everything on the signals, ``und`` reads the noise model and encoder of
@@ -186,7 +193,8 @@ def enhance(signals: list[np.ndarray], prior, noise_model: str | None = None, mo
     else:
         system = load_noise_model(noise_checkpoint, prior, noise_model).to(device)
     steps = DEFAULT_ITERATIONS["nmf" if noise_model == "nmf" else mode] if iterations is None else iterations
-    losses = fit(system, batch.power, batch.mask, steps, lr=lr, tol=tol, progress=progress) if steps > 0 else []
+    losses = (fit(system, batch.power, batch.mask, steps, lr=lr, tol=tol, progress=progress, offset_lr=offset_lr)
+              if steps > 0 else [])
     wiener = system.wiener_mask(batch.power, num_samples, learn_gain=mode != "und")
     out, masks = [], []
     for i, signal in enumerate(signals):
