@@ -220,6 +220,11 @@ def test_noisy_speech_sets_keep_training_and_test_noises_apart_and_label_every_t
     for it in items:
         snr = 10 * np.log10(np.sum(it.clean ** 2) / np.sum((it.noisy - it.clean) ** 2))
         assert snr == pytest.approx(it.snr_db, abs=0.01)
+    matched = noisy_speech_set(root, "train", SNR_SETS["dmd"], 8, kinds=["street_music", "engine_idling"])
+    assert {it.noise_kind for it in matched} <= {"street_music", "engine_idling"}  # a validation set of test kinds
+    assert not {it.noise_file for it in matched} & test_files
+    with pytest.raises(ValueError, match="thunder"):
+        noisy_speech_set(root, "train", SNR_SETS["dmd"], 2, kinds=["thunder"])
 
 
 @pytest.mark.parametrize("family", ["spectral subtraction", "iterative Wiener", "noisereduce"])

@@ -80,8 +80,10 @@ def noise_kinds(data_root: str | os.PathLike, split: str) -> dict[str, list[str]
 
 
 def noisy_speech_set(data_root: str | os.PathLike, split: str = "test", snrs=SNR_SETS["qut"],
-                     num_utterances: int | None = None, seed: int = 0) -> list[NoisyUtterance]:
-    """Mix the clean utterances of ``split`` with that split's real noises; see the module docstring."""
+                     num_utterances: int | None = None, seed: int = 0,
+                     kinds: list[str] | None = None) -> list[NoisyUtterance]:
+    """Mix the clean utterances of ``split`` with that split's real noises; see the module docstring.
+    ``kinds``: only these noise kinds of the split (e.g. a validation set of the test's kinds, other recordings)."""
     if split not in SPEAKER_DIRS:
         raise ValueError(f"split must be one of {', '.join(SPEAKER_DIRS)}, got {split!r}")
     snrs = [float(s) for s in snrs]
@@ -92,7 +94,13 @@ def noisy_speech_set(data_root: str | os.PathLike, split: str = "test", snrs=SNR
     if not speech_dir.is_dir():
         raise FileNotFoundError(f"{speech_dir}: no such folder (data_root={root})")
     files = list_audio_files(speech_dir)[:num_utterances]
-    kinds = noise_kinds(root, split)
+    available = noise_kinds(root, split)
+    if kinds is not None:
+        unknown = sorted(set(kinds) - set(available))
+        if unknown:
+            raise ValueError(f"noise kinds {unknown} are not in the {split} split (it has {', '.join(available)})")
+        available = {k: available[k] for k in kinds}
+    kinds = available
     names = list(kinds)
     rng = np.random.default_rng(seed)
     cache: dict[str, np.ndarray] = {}
