@@ -223,6 +223,8 @@ def test_noisy_speech_sets_keep_training_and_test_noises_apart_and_label_every_t
     matched = noisy_speech_set(root, "train", SNR_SETS["dmd"], 8, kinds=["street_music", "engine_idling"])
     assert {it.noise_kind for it in matched} <= {"street_music", "engine_idling"}  # a validation set of test kinds
     assert not {it.noise_file for it in matched} & test_files
+    dc_heavy = noisy_speech_set(root, "train", SNR_SETS["dmd"], 40, kinds=["street_music"])  # 4 hold a large DC
+    assert max(abs(float(it.clean.mean())) for it in dc_heavy) < 1e-5 * max(np.abs(it.clean).max() for it in dc_heavy)
     with pytest.raises(ValueError, match="thunder"):
         noisy_speech_set(root, "train", SNR_SETS["dmd"], 2, kinds=["thunder"])
 
