@@ -56,11 +56,13 @@ WHOLE_KEYS = {"shared": ("shared_floor", lambda v: v == "1"), "it": ("iterations
               "seg": ("segment_frames", lambda v: None if v in ("0", "none") else int(v))}
 
 
-def whole(data: str, set_name: str, count: int, prior, variant: str, kinds: list[str] | None = None) -> dict:
+def whole(data: str, set_name: str, count: int, prior, variant: str, kinds: list[str] | None = None,
+          split: str = "train") -> dict:
     """One SNR set's last ``count`` validation utterances, uncut, enhanced as one batch by ``enhance`` with the
     variant's settings (``WHOLE_KEYS``: shared, nm, it, tol, q, lr, samples, seg=0 for whole utterances)."""
     seed = {"dmd": 2, "qut": 3}[set_name]
-    items = noisy_speech_set(data, "train", SNR_SETS[set_name], None, seed=seed, kinds=kinds)[-count:]
+    items = (noisy_speech_set(data, "train", SNR_SETS[set_name], None, seed=seed, kinds=kinds)[-count:]
+             if split == "train" else noisy_speech_set(data, split, SNR_SETS[set_name], count, seed=seed, kinds=kinds))
     settings = {}
     for key, value in (p.partition("=")[::2] for p in variant.split("+") if p):
         if key not in WHOLE_KEYS:
@@ -116,13 +118,16 @@ if __name__ == "__main__":
     parser.add_argument("--kinds", type=lambda s: s.split(","), default=None,
                         help="with --whole: only these training noise kinds, comma-separated (e.g. the test's kinds, "
                              "engine_idling,air_conditioner,street_music,children_playing: other recordings)")
+    parser.add_argument("--split", default="train", choices=["train", "validation"],
+                        help="with --whole: train = the last training-split utterances (speakers the shipped priors "
+                             "trained on); validation = the priors' validation speakers, new to them as the test's are")
     args = parser.parse_args()
     if args.whole:
         prior = load_prior(args.prior)
         for set_name in args.sets:
             for v in args.variants:
                 start = time.time()
-                out = whole(args.data, set_name, args.utterances, prior, v, args.kinds)
+                out = whole(args.data, set_name, args.utterances, prior, v, args.kinds, args.split)
                 print(json.dumps({"prior": args.prior, "variant": v or "defaults", **out,
                                   "seconds": round(time.time() - start)}), flush=True)
         raise SystemExit(0)

@@ -227,6 +227,15 @@ def test_noisy_speech_sets_keep_training_and_test_noises_apart_and_label_every_t
     assert max(abs(float(it.clean.mean())) for it in dc_heavy) < 1e-5 * max(np.abs(it.clean).max() for it in dc_heavy)
     with pytest.raises(ValueError, match="thunder"):
         noisy_speech_set(root, "train", SNR_SETS["dmd"], 2, kinds=["thunder"])
+    from ppl_models.data.audio import list_audio_files
+    from ppl_models.data.speakers import speaker_of, split_by_speaker
+    from ppl_models.datasets.noisy_speech import PRIOR_CORPORA
+
+    prior_train = {speaker_of(f) for f in split_by_speaker(
+        [f for corpus in PRIOR_CORPORA for f in list_audio_files(root / corpus)])[0]}
+    new_voices = noisy_speech_set(root, "validation", SNR_SETS["dmd"], 6, seed=2)
+    assert len(new_voices) == 6 and not {it.speaker for it in new_voices} & prior_train
+    assert not {it.noise_file for it in new_voices} & test_files
 
 
 @pytest.mark.parametrize("family", ["spectral subtraction", "iterative Wiener", "noisereduce"])

@@ -6,7 +6,10 @@
   WSJ0-QUT, ``(2.5, 7.5, 12.5, 17.5)`` like VoiceBank-DEMAND.
 * ``split="train"``: the ``train-clean-100`` utterances mixed with a random *training* noise recording at a
   random one of the SNRs — the noisy corpus of U-ND and the validation set for choosing settings; its clean
-  speech is only kept for scoring, never for training.
+  speech is only kept for scoring, never for training. Most of its speakers trained the shipped speech priors.
+* ``split="validation"``: the same with the *validation speakers* of the speech priors' corpora
+  (``PRIOR_CORPORA`` split by :func:`~ppl_models.data.speakers.split_by_speaker`: voices no shipped prior trained
+  on, none of them a test speaker), in a seeded random order: a validation set as new to the prior as the test.
 
 Noises (``NOISES``): training and test recordings never overlap. UrbanSound8K is split by fold (folds 1 and 2
 train, fold 10 test; a fold never shares a source recording with another). The test kinds are labelled
@@ -27,9 +30,12 @@ from pathlib import Path
 import numpy as np
 
 from ppl_models.data.audio import list_audio_files, load_audio
+from ppl_models.data.speakers import speaker_of, split_by_speaker
 from ppl_models.datasets.speech_activity import SPEAKER_DIRS, SPEECH_DIR
 from ppl_models.data.synthetic.mixtures import mix_at_snr
 
+PRIOR_CORPORA = ("speech_librispeech_mini/train-clean-5", "speech_speechocean762/flac",
+                 "speech_librispeech_resemblyzer/train-clean-100", "pyroomacoustics_samples/speech")
 SNR_SETS = {"qut": (-5.0, 0.0, 5.0), "dmd": (2.5, 7.5, 12.5, 17.5)}
 URBAN = "noise_urbansound8k"
 URBAN_FOLDS = {"train": ("fold1", "fold2"), "test": ("fold10",)}
@@ -56,6 +62,7 @@ class NoisyUtterance:
     snr_db: float
     noise_file: str
     noise_kind: str = ""
+    speaker: str = ""
 
 
 def noise_kinds(data_root: str | os.PathLike, split: str) -> dict[str, list[str]]:
@@ -84,17 +91,21 @@ def noisy_speech_set(data_root: str | os.PathLike, split: str = "test", snrs=SNR
                      kinds: list[str] | None = None) -> list[NoisyUtterance]:
     """Mix the clean utterances of ``split`` with that split's real noises; see the module docstring.
     ``kinds``: only these noise kinds of the split (e.g. a validation set of the test's kinds, other recordings)."""
-    if split not in SPEAKER_DIRS:
-        raise ValueError(f"split must be one of {', '.join(SPEAKER_DIRS)}, got {split!r}")
+    if split not in (*SPEAKER_DIRS, "validation"):
+        raise ValueError(f"split must be one of {', '.join(SPEAKER_DIRS)}, validation; got {split!r}")
     snrs = [float(s) for s in snrs]
     if not snrs:
         raise ValueError("need at least one SNR")
     root = Path(data_root)
-    speech_dir = root / SPEECH_DIR / SPEAKER_DIRS[split]
-    if not speech_dir.is_dir():
-        raise FileNotFoundError(f"{speech_dir}: no such folder (data_root={root})")
-    files = list_audio_files(speech_dir)[:num_utterances]
-    available = noise_kinds(root, split)
+    if split == "validation":
+        pool = split_by_speaker([f for corpus in PRIOR_CORPORA for f in list_audio_files(root / corpus)])[1]
+        files = [pool[i] for i in np.random.default_rng(seed).permutation(len(pool))][:num_utterances]
+    else:
+        speech_dir = root / SPEECH_DIR / SPEAKER_DIRS[split]
+        if not speech_dir.is_dir():
+            raise FileNotFoundError(f"{speech_dir}: no such folder (data_root={root})")
+        files = list_audio_files(speech_dir)[:num_utterances]
+    available = noise_kinds(root, "test" if split == "test" else "train")
     if kinds is not None:
         unknown = sorted(set(kinds) - set(available))
         if unknown:
@@ -119,7 +130,7 @@ def noisy_speech_set(data_root: str | os.PathLike, split: str = "test", snrs=SNR
             cache[noise_file] = load_audio(root / noise_file)
         noisy, _ = mix_at_snr(clean, _stretch(rng, cache[noise_file], len(clean), noise_file), snr)
         out.append(NoisyUtterance(f"{path.stem}_{Path(noise_file).stem}_{snr:+g}dB", clean,
-                                  noisy.astype(np.float32), snr, noise_file, kind))
+                                  noisy.astype(np.float32), snr, noise_file, kind, speaker_of(path)))
     return out
 
 
