@@ -58,8 +58,10 @@ WHOLE_KEYS = {"shared": ("shared_floor", lambda v: v == "1"), "it": ("iterations
 
 def whole(data: str, set_name: str, count: int, prior, variant: str, kinds: list[str] | None = None,
           split: str = "train") -> dict:
-    """One SNR set's last ``count`` validation utterances, uncut, enhanced as one batch by ``enhance`` with the
-    variant's settings (``WHOLE_KEYS``: shared, nm, it, tol, q, lr, samples, seg=0 for whole utterances)."""
+    """One SNR set's validation utterances (``split`` train: the last ``count``; validation: the first ``count`` of
+    the new voices; ``kinds``: only these noise kinds), uncut, enhanced as one batch by ``enhance`` with the
+    variant's settings (``WHOLE_KEYS``: shared, nm, it, tol, q, lr, olr, samples, seg=0 for whole utterances;
+    per=1 fits each utterance alone)."""
     seed = {"dmd": 2, "qut": 3}[set_name]
     items = (noisy_speech_set(data, "train", SNR_SETS[set_name], None, seed=seed, kinds=kinds)[-count:]
              if split == "train" else noisy_speech_set(data, split, SNR_SETS[set_name], count, seed=seed, kinds=kinds))

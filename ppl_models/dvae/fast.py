@@ -82,24 +82,27 @@ def _record(cell, eps, contexts, has_rnn_ctx, has_head_ctx):
     for p in parameters:  # recorded as on a first step, with no gradient yet (the training and test paths)
         p.grad = None
     loop, errors = None, []
-    with torch.random.fork_rng(devices=[eps.device]):  # recording leaves the stream of random numbers as it was
-        samples = (torch.randn_like(eps),) + tuple(torch.randn_like(c).requires_grad_(c.requires_grad)
-                                                   for c in contexts)
-        module = _Loop(cell, has_rnn_ctx, has_head_ctx)
-        module(*samples).sum().backward()  # one plain pass first: recording a backward as a process's first
-        torch.cuda.synchronize(eps.device)  # one failed on an H100 (cudaErrorStreamCaptureImplicit)
-        for mode in ("global", "thread_local"):  # thread_local: another thread's CUDA call cannot spoil it
-            for t in (*parameters, *samples):
-                t.grad = None
-            try:
-                with _capture_error_mode(mode):
-                    loop = torch.cuda.make_graphed_callables(module, samples, allow_unused_input=True)
-                break
-            except RuntimeError as err:
-                errors.append(f"{mode}: {str(err).splitlines()[0]}")
-                torch.cuda.synchronize(eps.device)
-    for p, g in zip(parameters, grads):
-        p.grad = g
+    try:
+        with torch.random.fork_rng(devices=[eps.device]):  # recording leaves the random numbers as they were
+            samples = (torch.randn_like(eps),) + tuple(torch.randn_like(c).requires_grad_(c.requires_grad)
+                                                       for c in contexts)
+            module = _Loop(cell, has_rnn_ctx, has_head_ctx)
+            module(*samples).sum().backward()  # one plain pass first: recording a backward as a process's first
+            torch.cuda.synchronize(eps.device)  # one failed on an H100 (cudaErrorStreamCaptureImplicit)
+            for mode in ("global", "thread_local"):  # thread_local: another thread's CUDA call cannot spoil it
+                for t in (*parameters, *samples):
+                    t.grad = None
+                try:  # the stream context puts the current stream back where a failed capture leaves its own
+                    with torch.cuda.stream(torch.cuda.current_stream(eps.device)), _capture_error_mode(mode):
+                        loop = torch.cuda.make_graphed_callables(module, samples, allow_unused_input=True)
+                    break
+                except RuntimeError as err:
+                    cause = err.__context__ or err  # capture_end's error follows the one that spoiled the capture
+                    errors.append(f"{mode}: {str(cause).splitlines()[0]}")
+                    torch.cuda.synchronize(eps.device)
+    finally:
+        for p, g in zip(parameters, grads):
+            p.grad = g
     if loop is None:
         warnings.warn("could not record the guide's sampling loop as a CUDA graph (" + "; ".join(errors)
                       + "): running it from Python, several times slower", RuntimeWarning, stacklevel=3)
