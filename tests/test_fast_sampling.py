@@ -28,6 +28,48 @@ def test_the_loop_draws_loc_plus_scale_times_the_noise_frame_by_frame(name):
     assert isinstance(q, LatentSequence)
 
 
+@pytest.mark.parametrize("second_try_works", [True, False])
+def test_a_refused_recording_retries_thread_local_then_runs_the_plain_loop(monkeypatch, second_try_works):
+    """Where CUDA refuses to record (as on one H100), _record tries again with thread-local capture; if that
+    fails too it warns and returns None (the plain loop runs), the cell's gradients as they were. The CUDA calls
+    are replaced by stand-ins, so this runs on the CPU."""
+    from contextlib import nullcontext
+
+    from ppl_models.dvae import fast
+
+    monkeypatch.setattr(torch.cuda, "synchronize", lambda device=None: None)
+    monkeypatch.setattr(torch.cuda, "stream", lambda stream: nullcontext())
+    monkeypatch.setattr(torch.cuda, "current_stream", lambda device=None: None)
+    monkeypatch.setattr(torch.random, "fork_rng", lambda devices=None: nullcontext())
+    original, seen = torch.cuda.graph, []
+
+    def make_graphed_callables(module, samples, allow_unused_input=False):
+        seen.append(torch.cuda.graph)
+        if len(seen) == 2 and second_try_works:
+            return "graphed"
+        raise RuntimeError("CUDA error: operation would make the legacy stream depend on a capturing blocking stream")
+
+    monkeypatch.setattr(torch.cuda, "make_graphed_callables", make_graphed_callables)
+    dvae = build_dvae("rvae", "speech", hidden=16, rnn_dim=16)
+    q = _encoder(dvae, torch.rand(2, 5, 513))
+    cell = q.cell
+    kept = torch.full_like(next(cell.parameters()), 7.0)
+    next(cell.parameters()).grad = kept
+    eps = torch.randn(2, 5, dvae.z_dim)
+    contexts = tuple(c.detach() for c in (q.rnn_ctx, q.head_ctx) if c is not None)
+    if second_try_works:
+        loop = fast._record(cell, eps, contexts, q.rnn_ctx is not None, q.head_ctx is not None)
+        assert loop == "graphed"
+    else:
+        with pytest.warns(RuntimeWarning, match="legacy stream"):
+            loop = fast._record(cell, eps, contexts, q.rnn_ctx is not None, q.head_ctx is not None)
+        assert loop is None
+    assert [g.capture_error_mode for g in seen] == ["global", "thread_local"]
+    assert all(issubclass(g, original) for g in seen)
+    assert torch.cuda.graph is original  # put back
+    assert next(cell.parameters()).grad is kept
+
+
 @pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 @pytest.mark.parametrize("name", ["rvae", "srnn"])

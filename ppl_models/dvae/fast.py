@@ -115,6 +115,8 @@ def _capture_error_mode(mode: str):
     original = torch.cuda.graph
 
     class _Graph(original):
+        capture_error_mode = mode
+
         def __init__(self, cuda_graph, pool=None, stream=None, **kwargs):
             super().__init__(cuda_graph, pool=pool, stream=stream, **{**kwargs, "capture_error_mode": mode})
 
