@@ -93,7 +93,7 @@ def main(args):
             (-plain_elbo(dvae, x)).backward()
             optim.step()
 
-        if args.graphed_only:  # a fresh process: graphs recorded before any un-graphed backward (see graphed_times)
+        if args.graphed_only:  # a fresh process that records on its first step (see graphed_times)
             with graphed():
                 g_fast = median_ms(lambda: fast.step(x), device, args.repeats)
                 g_plain = median_ms(plain_step, device, args.repeats)
@@ -114,9 +114,10 @@ def main(args):
 
 
 def graphed_times(model: str, args) -> tuple[float, float]:
-    """(Pyro, plain) ms per step with the guide's loop replayed from a CUDA graph, timed in a fresh process: CUDA
-    cannot record the loop's backward once un-graphed backward passes have run in the process
-    (``cudaErrorStreamCaptureImplicit``); ``train-prior`` records its graphs on its first step, as this does."""
+    """(Pyro, plain) ms per step with the guide's loop replayed from a CUDA graph, timed in a fresh process that
+    records on its first step, as ``train-prior`` does (recording after the un-graphed timings of the same modules
+    failed on an H100 with ``cudaErrorStreamCaptureImplicit``; so did a fresh process without the priming pass
+    that ``fast._record`` now runs: benchmarks/RESULTS.md)."""
     command = [sys.executable, __file__, "--graphed-only", "--device", args.device, "--kind", args.kind,
                "--models", model, "--batch", str(args.batch), "--frames", str(args.frames),
                "--repeats", str(args.repeats)]

@@ -105,14 +105,13 @@ def noisy_speech_set(data_root: str | os.PathLike, split: str = "test", snrs=SNR
         if not speech_dir.is_dir():
             raise FileNotFoundError(f"{speech_dir}: no such folder (data_root={root})")
         files = list_audio_files(speech_dir)[:num_utterances]
-    available = noise_kinds(root, "test" if split == "test" else "train")
+    noises = noise_kinds(root, "test" if split == "test" else "train")
     if kinds is not None:
-        unknown = sorted(set(kinds) - set(available))
+        unknown = sorted(set(kinds) - set(noises))
         if unknown:
-            raise ValueError(f"noise kinds {unknown} are not in the {split} split (it has {', '.join(available)})")
-        available = {k: available[k] for k in kinds}
-    kinds = available
-    names = list(kinds)
+            raise ValueError(f"noise kinds {unknown} are not in the {split} split (it has {', '.join(noises)})")
+        noises = {k: noises[k] for k in kinds}
+    names = list(noises)
     rng = np.random.default_rng(seed)
     cache: dict[str, np.ndarray] = {}
     out = []
@@ -125,7 +124,7 @@ def noisy_speech_set(data_root: str | os.PathLike, split: str = "test", snrs=SNR
         else:
             kind = names[int(rng.integers(len(names)))]
             snr = float(rng.choice(snrs))
-        noise_file = kinds[kind][int(rng.integers(len(kinds[kind])))]
+        noise_file = noises[kind][int(rng.integers(len(noises[kind])))]
         if noise_file not in cache:
             cache[noise_file] = load_audio(root / noise_file)
         noisy, _ = mix_at_snr(clean, _stretch(rng, cache[noise_file], len(clean), noise_file), snr)
