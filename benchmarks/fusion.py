@@ -29,7 +29,7 @@ import pyro
 
 from ppl_models.data.fusion_files import load_fusion
 from ppl_models.infer import resolve_device
-from ppl_models.multimodal.fusion import binary_scores, build_model, expert_predictions, fit, predict
+from ppl_models.multimodal.fusion import MARK_ODDS, binary_scores, build_model, expert_predictions, fit, predict
 from ppl_models.plots import plot_fusion
 
 MIXTURES = ["cam", "mam", "ram", "mme"]
@@ -50,6 +50,7 @@ def model_rows(names: list[str], colearn: float, stack: int) -> list[tuple[str, 
             rows.append((f"{m} + stacking, gate reads experts", m, {"stack": stack, "gate_sees_experts": True}))
             rows.append((f"{m} + evidence", m, {"gate_evidence": True}))
             rows.append((f"{m} + evidence + snr", m, {"gate_evidence": True, "evidence_snr": True}))
+            rows.append((f"{m} + evidence + marks", m, {"gate_evidence": True, "failure_marks": MARK_ODDS}))
     rows.append(("cam, kappa = 0 (pure likelihood)", "cam", {"expert_weight": 0.0}))
     return rows
 
@@ -74,11 +75,10 @@ def run_condition(folder: str, args, device) -> list[dict]:
     train = load_fusion(Path(folder) / "train.npz", True)
     if args.validation:  # choose settings here: a quarter of the training speakers (or sequences), never the test
         held = train.taken(args.validation, seed=VALIDATION_SEED)
-        train, test, corrupted = train.subset(~held), train.subset(held), {}
+        train, test = train.subset(~held), train.subset(held)
     else:
         test = load_fusion(Path(folder) / "test.npz", True)
-        with np.load(Path(folder) / "test.npz") as f:
-            corrupted = {k[len("corrupted_"):]: f[k] for k in f.files if k.startswith("corrupted_")}
+    corrupted = {k: v > 0.5 for k, v in (test.failing or {}).items()}  # the marks of the scored part
     print(f"\n{condition}: train {train.shape}, test {test.shape}, sensors {train.names}, "
           f"label rate {test.y.mean():.2f}", flush=True)
     results = []

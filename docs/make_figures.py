@@ -79,8 +79,8 @@ def fusion_default_figure(data: Path, path: Path, seed: int = 0) -> str:
     from ppl_models.multimodal.fusion import binary_scores, build_model, expert_predictions, fit, predict
     from ppl_models.plots import plot_fusion
 
-    train, test, masks = fusion_splits("beats", data, "environment", "ecg", seed)
-    failing = masks["corrupted_ecg"]
+    train, test = fusion_splits("beats", data, "environment", "ecg", seed)
+    failing = test.failing["ecg"] > 0.5
 
     def fitted_predict(name: str, **options) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(P(beat) (N, T), attention (N, T, M), each expert's P(beat) (N, T, E)) on the test split."""

@@ -12,7 +12,7 @@ import torch
 
 from conftest import shared
 from ppl_models.data.audio import load_audio
-from ppl_models.data.fusion_files import check_fusion
+from ppl_models.data.fusion_files import FusionData, check_fusion, load_fusion, save_fusion
 from ppl_models.data.stft import mel_filterbank, power_spectrogram
 from ppl_models.datasets.mouth_video import H, W
 from ppl_models.datasets.physio_beats import build_beat_detection, detect_beats, load_record, qrs_peaks
@@ -309,7 +309,6 @@ def test_nan_frames_and_masks_become_one_mask_and_zeros(tmp_path):
 
 
 def test_groups_survive_the_file_and_held_out_splits_keep_them_whole(tmp_path, sad):
-    from ppl_models.data.fusion_files import FusionData, load_fusion, save_fusion
     data, meta = sad[("train", "environment")]
     assert [meta["speakers"][g] for g in data.groups] == list(meta["speaker"])  # one group per speaker
     save_fusion(tmp_path / "g.npz", data)
@@ -326,3 +325,19 @@ def test_groups_survive_the_file_and_held_out_splits_keep_them_whole(tmp_path, s
     np.savez(tmp_path / "bad.npz", x_a=x, group=np.zeros(2, int))
     with pytest.raises(ValueError, match=r"bad.npz: group must be integers of shape \(N,\) = \(3,\)"):
         load_fusion(tmp_path / "bad.npz")
+
+
+def test_marks_of_failure_travel_through_the_file_and_its_subsets(tmp_path):
+    x = np.zeros((4, 6, 2), np.float32)
+    marks = (np.arange(24).reshape(4, 6) % 5 == 0).astype(np.float32)
+    save_fusion(tmp_path / "f.npz", FusionData({"b": x, "a": x}, np.zeros((4, 6)), failing={"b": marks}))
+    data = load_fusion(tmp_path / "f.npz")
+    np.testing.assert_array_equal(data.failing["b"], marks)
+    np.testing.assert_array_equal(data.subset([1, 3]).failing["b"], marks[[1, 3]])
+    stacked = data.failure_marks()  # (N, T, M), sensors in sorted order, an unmarked sensor all zeros
+    assert stacked.shape == (4, 6, 2) and not stacked[..., 0].any()
+    np.testing.assert_array_equal(stacked[..., 1], marks)
+    with pytest.raises(ValueError, match="corrupted_c has no matching x_c"):
+        check_fusion(FusionData({"a": x}, failing={"c": marks}))
+    with pytest.raises(ValueError, match="corrupted_a must hold 0 or 1"):
+        check_fusion(FusionData({"a": x}, failing={"a": marks[:2]}))

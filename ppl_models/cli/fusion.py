@@ -15,39 +15,51 @@ DEFAULT_MODEL = "mam+evidence"  # fuse --model
 
 def fusion_splits(dataset: str, data_root: str | None, noise: str, corrupt: str | None, seed: int,
                   record: str = "a103l", sensors: str = "ecg+pleth", augment_noise: bool = True):
-    """(train, test) FusionData and the test split's ``corrupted_<sensor>`` masks for ``export-fusion``."""
+    """(train, test) FusionData for ``export-fusion``, each with its marks of failure (``corrupted_<sensor>``).
+
+    The training marks are what the builder injected or knows (the beats' synthetic failures, the generated
+    video's occlusions); for the speech audio, whose builder marks every frame with more noise than speech
+    power (every pause among them), only the frames labelled speech: in a pause an audio that hears "no speech"
+    has not failed."""
+    from dataclasses import replace
+
     if dataset == "synthetic":
         from ppl_models.data.synthetic.fusion import synthetic_fusion
 
         train, _ = synthetic_fusion(256, 100, seed=seed)
         test, corrupted = synthetic_fusion(64, 100, seed=seed + 1)
-        return train, test, {"corrupted_sharp": corrupted}
+        return train, replace(test, failing={"sharp": corrupted})
     if data_root is None:
         raise ValueError(f"--dataset {dataset} reads real recordings: give their folder with --data")
     if dataset == "speech-activity":
         from ppl_models.datasets.speech_activity import build_speech_activity
 
-        train, _ = build_speech_activity(data_root, "train", noise, seed=seed, augment_noise=augment_noise)
+        train, train_meta = build_speech_activity(data_root, "train", noise, seed=seed, augment_noise=augment_noise)
         test, meta = build_speech_activity(data_root, "test", noise, seed=seed)
+        train_meta["corrupted_audio"] = train_meta["corrupted_audio"] & (train.y > 0.5)
     elif dataset == "beats":
         from ppl_models.datasets.physio_beats import build_beat_detection
 
         path = Path(data_root) / "multimodal_physionet_wfdb" / f"{record}.npz"
-        train, _ = build_beat_detection(path, "train", seed=seed, sensors=sensors)
+        train, train_meta = build_beat_detection(path, "train", seed=seed, sensors=sensors)
         test, meta = build_beat_detection(path, "test", corrupt, seed=seed, sensors=sensors)
     else:
         raise ValueError(f"--dataset must be one of {', '.join(FUSION_DATASETS)}, got {dataset!r}")
-    return train, test, {k: v for k, v in meta.items() if k.startswith("corrupted_")}
+
+    def marks(m: dict) -> dict:
+        return {k[len("corrupted_"):]: v for k, v in m.items() if k.startswith("corrupted_")}
+
+    return replace(train, failing=marks(train_meta) or None), replace(test, failing=marks(meta) or None)
 
 
 def cmd_export_fusion(args) -> int:
     from ppl_models.data.fusion_files import save_fusion
 
-    train, test, corrupted = fusion_splits(args.dataset, args.data, args.noise, args.corrupt, args.seed,
-                                           args.record, args.sensors, args.noise_augmentation)
+    train, test = fusion_splits(args.dataset, args.data, args.noise, args.corrupt, args.seed,
+                                args.record, args.sensors, args.noise_augmentation)
     out = Path(args.out_dir)
     save_fusion(out / "train.npz", train)
-    save_fusion(out / "test.npz", test, **corrupted)
+    save_fusion(out / "test.npz", test)
     for split, data in (("train", train), ("test", test)):
         widths = ", ".join(f"{k} {v.shape[-1]}" for k, v in data.sensors.items())
         print(f"{out / (split + '.npz')}: {data.shape[0]} sequences x {data.shape[1]} frames, sensors ({widths}), "
@@ -87,8 +99,7 @@ def cmd_fuse(args) -> int:
     if test.y is not None:
         scores = binary_scores(test.y, p)
         print(f"accuracy {scores['accuracy']:.4f}  F1 {scores['f1']:.4f}")
-        with np.load(args.test) as f:
-            corrupted = {k[len("corrupted_"):]: f[k][0] for k in f.files if k.startswith("corrupted_")}
+        corrupted = {k: v[0] > 0.5 for k, v in (test.failing or {}).items()}
         experts = expert_predictions(model, test.subset(slice(0, 1)), device)[0]
         plot = Path(args.plot) if args.plot else Path(args.out).with_suffix(".png")
         plot_fusion(test.y[0], p[0], attention[0], test.names, plot,
@@ -102,8 +113,9 @@ def add_parsers(sub) -> None:
     """Add export-fusion and fuse."""
     p = sub.add_parser("export-fusion", help="write train.npz / test.npz sensor-fusion files",
                        description="Build a sensor-fusion data set in the fuse file contract (x_<name> (N, T, D) "
-                                   "per sensor, y (N, T) labels; the test file also holds corrupted_<name> (N, T) "
-                                   "masks). 'synthetic': three generated sensors, one failing in bursts (no data "
+                                   "per sensor, y (N, T) labels, corrupted_<name> (N, T) marks "
+                                   "of where a sensor fails: the training file's teach the +marks models' gates, the "
+                                   "test file's score the gate). 'synthetic': three generated sensors, one failing in bursts (no data "
                                    "needed). 'speech-activity': real LibriSpeech speech and real noise with a "
                                    "generated mouth video (audio, image, flow). 'beats': the real ECG + PLETH (or, "
                                    "with --sensors leads, ECG lead II and lead V) of a PhysioNet record, heart-beat "
@@ -145,7 +157,8 @@ def add_parsers(sub) -> None:
                         "causal running statistics, evidence of a failing sensor), cam (conditional attention "
                         "mixture, the paper's eq. 17), mam (Markov attention mixture: recurrent), ram (recurrent "
                         "attention mixture: causal dilated convolutions), cam+evidence, ram+evidence, mam+evidence+snr "
-                        "(opt-in: also each sensor's minimum-statistics signal-to-floor estimate), mme (Markov "
+                        "(opt-in: also each sensor's minimum-statistics signal-to-floor estimate), mam+evidence+marks (the gate also "
+                        "learns from the training file's corrupted_<name> marks of failure), mme (Markov "
                         "mixture of experts), concat (one network on all sensors), expert:NAME (sensor NAME alone)")
     p.add_argument("--colearn", type=float, default=0.0, metavar="LAMBDA",
                    help="co-learning weight pulling the experts' first hidden units together (default: 0)")

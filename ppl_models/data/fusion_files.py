@@ -6,6 +6,10 @@
     group        (N,)           int       optional: the recording (speaker, patient) each sequence comes from;
                                           held-out splits then keep a group whole, so that they measure
                                           generalisation to new recordings, not to new cuts of the same ones
+    corrupted_<name> (N, T)     {0, 1}    optional: 1 where sensor ``name`` is known to fail (a lead off, noise
+                                          above the speech). In a training file these marks teach the gate of
+                                          the attention mixtures to look away (``failure_marks``); in a test
+                                          file the benchmarks score the gate's weight there
 
 Missing frames: a frame of ``x_<name>`` holding NaN is missing (its mask is 0, whatever ``mask_<name>`` says)
 and is stored as zeros in memory, so that no NaN reaches a network; values under mask 0 are never read.
@@ -32,6 +36,7 @@ class FusionData:
     y: np.ndarray | None = None  # (N, T) float32 in {0, 1}
     masks: dict[str, np.ndarray] | None = None  # name -> (N, T) float32, 1 = observed; None = all observed
     groups: np.ndarray | None = None  # (N,) int: the recording each sequence comes from; None = all distinct
+    failing: dict[str, np.ndarray] | None = None  # name -> (N, T) float32, 1 = known to fail; None = no marks
 
     def mask(self, name: str) -> np.ndarray:
         """(N, T) float32 observation mask of sensor ``name`` (ones where the file gives none)."""
@@ -91,7 +96,15 @@ class FusionData:
         """The sequences ``index`` (a slice, an index array or a boolean mask)."""
         return FusionData({k: v[index] for k, v in self.sensors.items()}, None if self.y is None else self.y[index],
                           None if self.masks is None else {k: v[index] for k, v in self.masks.items()},
-                          None if self.groups is None else self.groups[index])
+                          None if self.groups is None else self.groups[index],
+                          None if self.failing is None else {k: v[index] for k, v in self.failing.items()})
+
+    def failure_marks(self) -> np.ndarray | None:
+        """(N, T, M) float32: the ``corrupted_<name>`` marks in sensor order (zeros for an unmarked sensor), or
+        None when the data has none."""
+        if not self.failing:
+            return None
+        return np.stack([self.failing.get(n, np.zeros(self.shape, np.float32)) for n in self.names], -1)
 
 
 def check_fusion(data: FusionData, source: str = "data") -> FusionData:
@@ -99,9 +112,10 @@ def check_fusion(data: FusionData, source: str = "data") -> FusionData:
     if not data.sensors:
         raise ValueError(f"{source}: no sensor arrays (expected at least one 'x_<name>' of shape (N, T, D))")
     sensors, masks, shape = {}, {}, None
-    unknown = set(data.masks or {}) - set(data.sensors)
-    if unknown:
-        raise ValueError(f"{source}: mask_{sorted(unknown)[0]} has no matching x_{sorted(unknown)[0]}")
+    for prefix, named in (("mask", data.masks), ("corrupted", data.failing)):
+        unknown = set(named or {}) - set(data.sensors)
+        if unknown:
+            raise ValueError(f"{source}: {prefix}_{sorted(unknown)[0]} has no matching x_{sorted(unknown)[0]}")
     for name in sorted(data.sensors):
         x = np.asarray(data.sensors[name])
         if x.ndim != 3:
@@ -135,7 +149,14 @@ def check_fusion(data: FusionData, source: str = "data") -> FusionData:
         if groups.shape != shape[:1] or not np.issubdtype(groups.dtype, np.integer):
             raise ValueError(f"{source}: group must be integers of shape (N,) = ({shape[0]},), got {groups.dtype} "
                              f"{groups.shape}")
-    return FusionData(sensors, y, None if all(m.all() for m in masks.values()) else masks, groups)
+    failing = {}
+    for name, marks in sorted((data.failing or {}).items()):
+        marks = np.asarray(marks)
+        if marks.shape != shape or not np.isin(marks, (0, 1)).all():
+            raise ValueError(f"{source}: corrupted_{name} must hold 0 or 1 in shape (N, T) = {shape}, got "
+                             f"{marks.dtype} {marks.shape}")
+        failing[name] = marks.astype(np.float32)
+    return FusionData(sensors, y, None if all(m.all() for m in masks.values()) else masks, groups, failing or None)
 
 
 def load_fusion(path: str | os.PathLike, require_labels: bool = False) -> FusionData:
@@ -150,13 +171,16 @@ def load_fusion(path: str | os.PathLike, require_labels: bool = False) -> Fusion
         raise ValueError(f"{path}: not a readable .npz file ({e})") from e
     sensors = {k[2:]: v for k, v in arrays.items() if k.startswith("x_") and len(k) > 2}
     masks = {k[5:]: v for k, v in arrays.items() if k.startswith("mask_") and len(k) > 5}
+    failing = {k[10:]: v for k, v in arrays.items() if k.startswith("corrupted_") and len(k) > 10}
     if require_labels and "y" not in arrays:
         raise ValueError(f"{path}: no 'y' array of labels (N, T), needed here")
-    return check_fusion(FusionData(sensors, arrays.get("y"), masks or None, arrays.get("group")), str(path))
+    return check_fusion(FusionData(sensors, arrays.get("y"), masks or None, arrays.get("group"), failing or None),
+                        str(path))
 
 
 def save_fusion(path: str | os.PathLike, data: FusionData | None = None, **extra: np.ndarray) -> Path:
-    """Write ``data`` (as ``x_<name>`` and ``y``) plus any ``extra`` arrays, atomically."""
+    """Write ``data`` (as ``x_<name>``, ``y`` and the optional arrays of the contract) plus any ``extra``
+    arrays, atomically."""
     path = Path(path)
     arrays = dict(extra)
     if data is not None:
@@ -168,6 +192,8 @@ def save_fusion(path: str | os.PathLike, data: FusionData | None = None, **extra
             arrays["y"] = data.y
         if data.groups is not None:
             arrays["group"] = data.groups
+        if data.failing is not None:
+            arrays.update({f"corrupted_{k}": v for k, v in data.failing.items()})
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(suffix=".npz", dir=path.parent)
     try:

@@ -42,12 +42,25 @@ statistics of sensor m's own stream (energy, frame-to-frame change, spread insid
 the experts make of it. The statistics read frames up to t: the mixture stays online. ``evidence_snr`` adds
 each sensor's minimum-statistics signal-to-floor estimate (opt-in, ``*+evidence+snr``).
 
+Marks of failure (``failure_marks`` epsilon, training only). Where the training data knows that sensor m fails
+(``corrupted_<name>`` in the file: a lead off, noise above the speech), the mark o_{t,m} = 1 is one more
+observation of the enumerated index: a frame marked failing for sensor m is explained by expert m with relative
+odds epsilon,
+
+    p(y_t, o_t | x) proportional to  sum_m  g_m(x) epsilon^{o_{t,m}} p(y_t | f_m(x^m)),
+
+a ``pyro.factor`` of o_{t,m_t} log epsilon beside the enumerated m_t. Because g is the prior of m_t, the gate
+learns to look away from a sensor where it fails, from the same exact likelihood; a frame with every sensor
+marked, or none, is unchanged. At prediction nothing is marked: the gate must see the failure in its inputs.
+
 Co-learning (eq. 18-20): the first ``colearn_units`` hidden units of every expert are pulled towards their
 mean over experts, a ``pyro.factor`` of -lambda_m sum_t ||h^m_{t,1:n} - mean_m' h^m'_{t,1:n}||^2, so that the
 experts share a representation and a corrupted sensor's expert is held close to the others.
 """
 
 from __future__ import annotations
+
+import math
 
 import pyro
 import pyro.distributions as dist
@@ -102,7 +115,7 @@ class AttentionMixture(nn.Module):
     def __init__(self, sensors: dict[str, int], variant: str = "cam", hidden: int = 32, target: str = "bernoulli",
                  colearn: float | dict[str, float] = 0.0, colearn_units: int = 8, expert_weight: float = 1.0,
                  encoder: str | None = None, gate_sees_experts: bool = False, gate_evidence: bool = False,
-                 evidence_snr: bool = False):
+                 evidence_snr: bool = False, failure_marks: float = 0.0):
         super().__init__()
         self.sensor_names = list(sensors)
         kind, inputs = self._experts_of(variant, sensors)
@@ -122,6 +135,10 @@ class AttentionMixture(nn.Module):
         if evidence_snr and not gate_evidence:
             raise ValueError("evidence_snr adds to the gate's evidence: it needs gate_evidence")
         self.gate_sees_experts, self.gate_evidence, self.evidence_snr = gate_sees_experts, gate_evidence, evidence_snr
+        if failure_marks and (len(inputs) < 2 or not 0 < failure_marks < 1):
+            raise ValueError(f"failure_marks is epsilon in (0, 1) for a mixture with a gate (0: off); got "
+                             f"{failure_marks} for model {variant!r}")
+        self.failure_marks = failure_marks
         opinions = len(inputs) * self.experts[0].head.out_features if gate_sees_experts else 0
         gate_in = sum(sensors.values()) + opinions + (evidence_width(len(sensors), snr=evidence_snr)
                                                             if gate_evidence else 0)
@@ -182,9 +199,9 @@ class AttentionMixture(nn.Module):
 
     # --------------------------------------------------------------------------------- model / guide
     def model(self, xs: tuple[torch.Tensor, ...], y: torch.Tensor | None = None,
-              expert_params: torch.Tensor | None = None):
+              expert_params: torch.Tensor | None = None, failing: torch.Tensor | None = None):
         """xs: one (N, T, D_m) tensor per sensor; y (N, T) labels (None: sample them); ``expert_params``: see
-        ``forward``."""
+        ``forward``; ``failing`` (N, T, M) the marks o_{t,m} in sensor order (used when ``failure_marks`` > 0)."""
         pyro.module("attention_mixture", self)
         log_w, params, hidden = self(xs, expert_params)
         if self.colearn.any() and hidden is not None:
@@ -193,10 +210,12 @@ class AttentionMixture(nn.Module):
         N, T = log_w.shape[:2]
         with pyro.plate("sequences", N, dim=-2), pyro.plate("time", T, dim=-1):
             m = pyro.sample("m", dist.Categorical(logits=log_w), infer={"enumerate": "parallel"})
+            if self.failure_marks and failing is not None:  # every mixture with a gate: expert m sees sensor m
+                pyro.factor("failure_marks", Vindex(failing)[..., m] * math.log(self.failure_marks))
             # m is (M, 1, 1) when enumerated: Vindex picks expert m's output for every (n, t).
             pyro.sample("y", expert_likelihood(Vindex(params)[..., m, :], self.target), obs=y)
 
-    def guide(self, xs, y=None, expert_params=None):
+    def guide(self, xs, y=None, expert_params=None, failing=None):
         """Empty: m is enumerated in the model, so there is nothing left to approximate."""
 
     # ----------------------------------------------------------------------------------- inference
@@ -218,10 +237,11 @@ class AttentionMixture(nn.Module):
         return w @ share
 
     @torch.no_grad()
-    def responsibilities(self, xs: tuple[torch.Tensor, ...], y: torch.Tensor) -> torch.Tensor:
-        """p(m_t | y_t, x) (N, T, M), by ``TraceEnum_ELBO.compute_marginals``: the EM's E-step."""
+    def responsibilities(self, xs: tuple[torch.Tensor, ...], y: torch.Tensor,
+                         failing: torch.Tensor | None = None) -> torch.Tensor:
+        """p(m_t | y_t, o_t, x) (N, T, M), by ``TraceEnum_ELBO.compute_marginals``: the EM's E-step."""
         marginals = TraceEnum_ELBO(max_plate_nesting=self.max_plate_nesting).compute_marginals(
-            self.model, self.guide, xs, y)
+            self.model, self.guide, xs, y, None, failing)
         M = len(self.inputs)
         support = torch.arange(M, device=y.device).reshape(M, 1, 1)
         return marginals["m"].log_prob(support).exp().permute(1, 2, 0)

@@ -4,7 +4,9 @@ that turns a model name into a model, arrays into tensors, and probabilities int
 Models: ``cam``, ``mam``, ``ram`` (attention mixtures), ``mme`` (Markov mixture of experts), and the
 baselines ``concat`` and ``expert:NAME``; ``cam+evidence``, ``mam+evidence`` (the ``fuse`` default) and
 ``ram+evidence`` give the gate the sensors' causal running statistics (:mod:`~ppl_models.multimodal.evidence`);
-``mam+evidence+snr`` (opt-in) adds their minimum-statistics signal-to-floor estimates. Every model is trained
+``mam+evidence+snr`` (opt-in) adds their minimum-statistics signal-to-floor estimates; a name ending in
+``+marks`` (``mam+evidence+marks``) also trains the gate on the training file's ``corrupted_<name>`` marks
+(``failure_marks`` = ``MARK_ODDS``, see :mod:`~ppl_models.multimodal.attention`). Every model is trained
 by SVI on the exact log-likelihood (``TraceEnum_ELBO``, empty guide; plus kappa times each expert's own
 log-likelihood, see :mod:`~ppl_models.multimodal.attention`), with a tenth of the training sequences held
 out for early stopping.
@@ -24,28 +26,33 @@ from ppl_models.infer.svi import History, make_optimizer, train_svi
 from ppl_models.multimodal.attention import AttentionMixture, expert_mean
 from ppl_models.multimodal.markov_experts import MarkovMixtureOfExperts
 
+MARK_ODDS = 0.1  # epsilon of the +marks models: a frame marked failing for a sensor is 10x less its expert's
+
 def build_model(name: str, data: FusionData, hidden: int = 32, target: str = "bernoulli", colearn: float = 0.0,
                 expert_weight: float = 1.0, encoder: str | None = None,
-                gate_sees_experts: bool = False, gate_evidence: bool = False, evidence_snr: bool = False
-                ) -> AttentionMixture | MarkovMixtureOfExperts:
+                gate_sees_experts: bool = False, gate_evidence: bool = False, evidence_snr: bool = False,
+                failure_marks: float = 0.0) -> AttentionMixture | MarkovMixtureOfExperts:
     """The model ``name`` for the sensors of ``data`` (their widths, in sorted order); ``encoder`` (frame,
     recurrent, conv) sets the memory of the concat and expert:NAME baselines; ``gate_sees_experts`` feeds the
     experts' outputs to the gate besides the sensors (cam, mam, ram); ``gate_evidence`` the sensors' causal
     running statistics (:mod:`~ppl_models.multimodal.evidence`), ``evidence_snr`` (or a name ending in
-    ``+evidence+snr``, opt-in) their signal-to-floor estimates too."""
+    ``+evidence+snr``, opt-in) their signal-to-floor estimates too; ``failure_marks`` (or a name ending in
+    ``+marks``) teaches the gate the training file's marks of failure."""
     sensors = {k: v.shape[-1] for k, v in data.sensors.items()}
+    if name.endswith("+marks"):
+        name, failure_marks = name[:-len("+marks")], MARK_ODDS
     if name.endswith("+evidence+snr"):
         name, evidence_snr = name[:-len("+snr")], True
     if name.endswith("+evidence"):  # the fuse default, mam+evidence: the gate also reads the sensors' statistics
         name, gate_evidence = name[:-len("+evidence")], True
     if name == "mme":
-        if colearn or encoder not in (None, "frame") or gate_sees_experts or gate_evidence:
-            raise ValueError("--colearn, --encoder, --gate-sees-experts and --gate-evidence do not apply to mme "
-                             "(frame-wise experts)")
+        if colearn or encoder not in (None, "frame") or gate_sees_experts or gate_evidence or failure_marks:
+            raise ValueError("--colearn, --encoder, --gate-sees-experts, --gate-evidence and +marks do not apply "
+                             "to mme (frame-wise experts)")
         return MarkovMixtureOfExperts(sensors, hidden, target, expert_weight=expert_weight)
     return AttentionMixture(sensors, name, hidden, target, colearn, expert_weight=expert_weight, encoder=encoder,
                             gate_sees_experts=gate_sees_experts, gate_evidence=gate_evidence,
-                            evidence_snr=evidence_snr)
+                            evidence_snr=evidence_snr, failure_marks=failure_marks)
 
 
 def to_tensors(data: FusionData, device="cpu") -> tuple[tuple[torch.Tensor, ...], torch.Tensor | None]:
@@ -69,6 +76,9 @@ def fit(model, train: FusionData, epochs: int = 60, batch_size: int = 32, lr: fl
     """
     if train.y is None:
         raise ValueError("training data needs labels 'y'")
+    if getattr(model, "failure_marks", 0) and train.failing is None:
+        raise ValueError("this model learns from marks of failure, but the training data has no corrupted_<name> "
+                         "arrays (export-fusion writes them)")
     if stack and (not isinstance(model, AttentionMixture) or model.gate is None):
         raise ValueError("stack needs an attention mixture with a gate (cam, mam, ram)")
     if stack and stack < 2:
@@ -103,19 +113,27 @@ def cross_fitted_expert_outputs(model: AttentionMixture, train: FusionData, fold
 def _fit_svi(model, train: FusionData, epochs, batch_size, lr, device, patience, seed, progress,
              expert_params: torch.Tensor | None = None) -> History:
     """SVI on ``train``; ``expert_params`` (N, T, E, 1|2), if given, stand in for the experts (the gate stage
-    of stacking), held out and batched with their sequences."""
+    of stacking), held out and batched with their sequences; so do the marks of failure of a model that reads
+    them."""
     held = train.held_out(seed, patience is not None)
     parts = [np.flatnonzero(~held), np.flatnonzero(held)] if held is not None else [np.arange(train.shape[0])]
+    marks = train.failure_marks() if getattr(model, "failure_marks", 0) else None
+    marks = None if marks is None else torch.as_tensor(marks, device=device)
 
     def arguments(index) -> tuple:
         xs, y = to_tensors(train.subset(index), device)
-        return (xs, y) if expert_params is None else (xs, y, expert_params[torch.as_tensor(index, device=device)])
+        index = torch.as_tensor(index, device=device)
+        args = [xs, y, *(None if a is None else a[index] for a in (expert_params, marks))]
+        while args[-1] is None:  # the Markov mixture takes (xs, y) only
+            args.pop()
+        return tuple(args)
 
     fit_args = arguments(parts[0])
 
     def batches(epoch: int):
         perm = torch.as_tensor(np.random.default_rng(seed + epoch).permutation(len(fit_args[1])), device=device)
-        return [(tuple(x[i] for x in fit_args[0]), *(a[i] for a in fit_args[1:])) for i in perm.split(batch_size)]
+        return [(tuple(x[i] for x in fit_args[0]), *(None if a is None else a[i] for a in fit_args[1:]))
+                for i in perm.split(batch_size)]
 
     val = [arguments(parts[1])] if held is not None else None
     # The Markov mixture's training site is a DiscreteHMM: its forward algorithm already sums m out.
