@@ -31,7 +31,8 @@ def test_the_loop_draws_loc_plus_scale_times_the_noise_frame_by_frame(name):
 @pytest.mark.parametrize("second_try_works", [True, False])
 def test_a_refused_recording_retries_thread_local_then_runs_the_plain_loop(monkeypatch, second_try_works):
     """Where CUDA refuses to record (as on one H100), _record tries again with thread-local capture; if that
-    fails too it warns and returns None (the plain loop runs), the cell's gradients as they were. The CUDA calls
+    fails too it warns and returns None (the plain loop runs), the cell's gradients as they were. What is
+    recorded takes the cell's parameters as inputs, on detached copies (never the cell's own). The CUDA calls
     are replaced by stand-ins, so this runs on the CPU."""
     from contextlib import nullcontext
 
@@ -43,10 +44,14 @@ def test_a_refused_recording_retries_thread_local_then_runs_the_plain_loop(monke
     monkeypatch.setattr(torch.random, "fork_rng", lambda devices=None: nullcontext())
     original, seen = torch.cuda.graph, []
 
-    def make_graphed_callables(module, samples, allow_unused_input=False):
+    def make_graphed_callables(loop, samples, allow_unused_input=False):
         seen.append(torch.cuda.graph)
+        own = {id(p) for p in cell.parameters()}
+        assert len(samples) == 1 + len(contexts) + len(own) and not own & {id(t) for t in samples}
+        torch.testing.assert_close(loop(*samples), loop(*samples[:1 + len(contexts)],
+                                                        *(p.detach() for p in cell.parameters())))
         if len(seen) == 2 and second_try_works:
-            return "graphed"
+            return lambda *inputs: inputs
         raise RuntimeError("CUDA error: operation would make the legacy stream depend on a capturing blocking stream")
 
     monkeypatch.setattr(torch.cuda, "make_graphed_callables", make_graphed_callables)
@@ -59,7 +64,9 @@ def test_a_refused_recording_retries_thread_local_then_runs_the_plain_loop(monke
     contexts = tuple(c.detach() for c in (q.rnn_ctx, q.head_ctx) if c is not None)
     if second_try_works:
         loop = fast._record(cell, eps, contexts, q.rnn_ctx is not None, q.head_ctx is not None)
-        assert loop == "graphed"
+        replayed = loop(eps, *contexts)  # the stand-in replay returns its inputs: the cell's own parameters last
+        assert replayed[:1 + len(contexts)] == (eps, *contexts)
+        assert all(a is b for a, b in zip(replayed[1 + len(contexts):], cell.parameters()))
     else:
         with pytest.warns(RuntimeWarning, match="legacy stream"):
             loop = fast._record(cell, eps, contexts, q.rnn_ctx is not None, q.head_ctx is not None)
@@ -125,3 +132,24 @@ def test_an_svi_step_with_the_graphed_guide_equals_the_plain_one():
     assert plain_losses == pytest.approx(fast_losses, rel=1e-4)
     for a, b in zip(plain_params, fast_params):
         torch.testing.assert_close(a, b, atol=1e-4, rtol=1e-3)
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_recording_while_a_graph_of_the_cells_parameters_is_alive():
+    """A guide traced earlier and kept (its autograd graph holds the cell's gradient accumulators, made on the
+    default stream) spoiled the capture on an H100; recorded on copies of the parameters, it records."""
+    from pyro import poutine
+    from pyro.infer import SVI, Trace_ELBO
+
+    torch.manual_seed(0)
+    pyro.clear_param_store()
+    dvae = build_dvae("rvae", "speech", hidden=32, rnn_dim=32).cuda()
+    x = torch.rand(4, 20, 513, device="cuda") ** 4 + 1e-6
+    alive = poutine.trace(dvae.guide).get_trace(x)  # kept alive on purpose
+    svi = SVI(dvae.model, dvae.guide, pyro.optim.Adam({"lr": 1e-3}), Trace_ELBO())
+    before = recorded()
+    with graphed():
+        losses = [svi.step(x) for _ in range(2)]
+    assert recorded() > before and torch.isfinite(torch.tensor(losses)).all()
+    assert alive.nodes["z"]["value"].requires_grad

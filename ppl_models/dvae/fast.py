@@ -75,38 +75,45 @@ def recorded() -> int:
 
 
 def _record(cell, eps, contexts, has_rnn_ctx, has_head_ctx):
-    """Record the loop's graphs on sample inputs like the real ones, with the cell's gradients set aside
-    meanwhile and given back after. None (with a warning) where CUDA refuses to record: the plain loop runs."""
-    parameters = [p for p in cell.parameters() if p.requires_grad]
-    grads = [p.grad for p in parameters]
-    for p in parameters:  # recorded as on a first step, with no gradient yet (the training and test paths)
-        p.grad = None
-    loop, errors = None, []
-    try:
-        with torch.random.fork_rng(devices=[eps.device]):  # recording leaves the random numbers as they were
-            samples = (torch.randn_like(eps),) + tuple(torch.randn_like(c).requires_grad_(c.requires_grad)
-                                                       for c in contexts)
-            module = _Loop(cell, has_rnn_ctx, has_head_ctx)
-            module(*samples).sum().backward()  # one plain pass first: recording a backward as a process's first
-            torch.cuda.synchronize(eps.device)  # one failed on an H100 (cudaErrorStreamCaptureImplicit)
-            for mode in ("global", "thread_local"):  # thread_local: another thread's CUDA call cannot spoil it
-                for t in (*parameters, *samples):
-                    t.grad = None
-                try:  # the stream context puts the current stream back where a failed capture leaves its own
-                    with torch.cuda.stream(torch.cuda.current_stream(eps.device)), _capture_error_mode(mode):
-                        loop = torch.cuda.make_graphed_callables(module, samples, allow_unused_input=True)
-                    break
-                except RuntimeError as err:
-                    cause = err.__context__ or err  # capture_end's error follows the one that spoiled the capture
-                    errors.append(f"{mode}: {str(cause).splitlines()[0]}")
-                    torch.cuda.synchronize(eps.device)
-    finally:
-        for p, g in zip(parameters, grads):
-            p.grad = g
-    if loop is None:
+    """Record the loop's graphs on sample inputs like the real ones; None (with a warning) where CUDA refuses to
+    record: the plain loop runs.
+
+    The graphs take the cell's parameters as inputs, recorded on detached copies: a capture's backward never
+    reaches the cell's own parameters, whose gradient accumulators may belong to a graph still alive on the
+    default stream (the guide's earlier work in the same step): reaching one stalls the capture ("operation would
+    make the legacy stream depend on a capturing blocking stream", seen on an H100). Each replay copies the
+    parameters in, and the cell's own parameters get their gradients from the caller's backward, as usual."""
+    module = _Loop(cell, has_rnn_ctx, has_head_ctx)
+    trained = [(n, p) for n, p in module.named_parameters() if p.requires_grad]
+    names, parameters = [n for n, _ in trained], [p for _, p in trained]
+    num_inputs = 1 + len(contexts)
+
+    def loop_of_parameters(*inputs):  # eps, *contexts, *parameters -> z
+        return torch.func.functional_call(module, dict(zip(names, inputs[num_inputs:])), inputs[:num_inputs])
+
+    replay, errors = None, []
+    with torch.random.fork_rng(devices=[eps.device]):  # recording leaves the random numbers as they were
+        samples = ((torch.randn_like(eps),) + tuple(torch.randn_like(c).requires_grad_(c.requires_grad)
+                                                    for c in contexts)
+                   + tuple(p.detach().clone().requires_grad_() for p in parameters))
+        loop_of_parameters(*samples).sum().backward()  # one plain pass first: recording a backward as a
+        torch.cuda.synchronize(eps.device)  # process's first one failed on an H100 (cudaErrorStreamCaptureImplicit)
+        for mode in ("global", "thread_local"):  # thread_local: another thread's CUDA call cannot spoil it
+            for t in samples:
+                t.grad = None
+            try:  # the stream context puts the current stream back where a failed capture leaves its own
+                with torch.cuda.stream(torch.cuda.current_stream(eps.device)), _capture_error_mode(mode):
+                    replay = torch.cuda.make_graphed_callables(loop_of_parameters, samples, allow_unused_input=True)
+                break
+            except RuntimeError as err:
+                cause = err.__context__ or err  # capture_end's error follows the one that spoiled the capture
+                errors.append(f"{mode}: {str(cause).splitlines()[0]}")
+                torch.cuda.synchronize(eps.device)
+    if replay is None:
         warnings.warn("could not record the guide's sampling loop as a CUDA graph (" + "; ".join(errors)
                       + "): running it from Python, several times slower", RuntimeWarning, stacklevel=3)
-    return loop
+        return None
+    return lambda eps, *contexts: replay(eps, *contexts, *parameters)
 
 
 @contextmanager

@@ -14,6 +14,7 @@ out for early stopping.
 
 from __future__ import annotations
 
+import warnings
 from copy import deepcopy
 
 import numpy as np
@@ -77,8 +78,8 @@ def fit(model, train: FusionData, epochs: int = 60, batch_size: int = 32, lr: fl
     if train.y is None:
         raise ValueError("training data needs labels 'y'")
     if getattr(model, "failure_marks", 0) and train.failing is None:
-        raise ValueError("this model learns from marks of failure, but the training data has no corrupted_<name> "
-                         "arrays (export-fusion writes them)")
+        warnings.warn("the training data has no corrupted_<name> marks of failure (export-fusion writes them): the "
+                      "gate learns from the labels alone, as without +marks", stacklevel=2)
     if stack and (not isinstance(model, AttentionMixture) or model.gate is None):
         raise ValueError("stack needs an attention mixture with a gate (cam, mam, ram)")
     if stack and stack < 2:
