@@ -10,7 +10,7 @@ from ppl_models.cli.common import add_common, add_train_and_write, check_same_se
 
 
 FUSION_DATASETS = ("synthetic", "speech-activity", "beats")
-DEFAULT_MODEL = "mam+evidence"  # fuse --model
+DEFAULT_MODEL = "mam+evidence+marks"  # fuse --model
 
 
 def fusion_splits(dataset: str, data_root: str | None, noise: str, corrupt: str | None, seed: int,
@@ -26,9 +26,9 @@ def fusion_splits(dataset: str, data_root: str | None, noise: str, corrupt: str 
     if dataset == "synthetic":
         from ppl_models.data.synthetic.fusion import synthetic_fusion
 
-        train, _ = synthetic_fusion(256, 100, seed=seed)
+        train, train_corrupted = synthetic_fusion(256, 100, seed=seed)
         test, corrupted = synthetic_fusion(64, 100, seed=seed + 1)
-        return train, replace(test, failing={"sharp": corrupted})
+        return replace(train, failing={"sharp": train_corrupted}), replace(test, failing={"sharp": corrupted})
     if data_root is None:
         raise ValueError(f"--dataset {dataset} reads real recordings: give their folder with --data")
     if dataset == "speech-activity":
@@ -153,12 +153,13 @@ def add_parsers(sub) -> None:
     p.add_argument("--train", required=True, help="training file (.npz with labels y)")
     p.add_argument("--test", required=True, help="file to predict (.npz; scored if it holds y)")
     p.add_argument("--model", default=DEFAULT_MODEL,
-                   help="mam+evidence (default: the Markov attention mixture whose gate also reads each sensor's "
-                        "causal running statistics, evidence of a failing sensor), cam (conditional attention "
+                   help="mam+evidence+marks (default: the Markov attention mixture whose gate also reads each "
+                        "sensor's causal running statistics, evidence of a failing sensor, and learns from the "
+                        "training file's corrupted_<name> marks where a sensor fails; without marks it trains as "
+                        "mam+evidence), mam+evidence (the same without the marks), cam (conditional attention "
                         "mixture, the paper's eq. 17), mam (Markov attention mixture: recurrent), ram (recurrent "
                         "attention mixture: causal dilated convolutions), cam+evidence, ram+evidence, mam+evidence+snr "
-                        "(opt-in: also each sensor's minimum-statistics signal-to-floor estimate), mam+evidence+marks (the gate also "
-                        "learns from the training file's corrupted_<name> marks of failure), mme (Markov "
+                        "(opt-in: also each sensor's minimum-statistics signal-to-floor estimate), mme (Markov "
                         "mixture of experts), concat (one network on all sensors), expert:NAME (sensor NAME alone)")
     p.add_argument("--colearn", type=float, default=0.0, metavar="LAMBDA",
                    help="co-learning weight pulling the experts' first hidden units together (default: 0)")

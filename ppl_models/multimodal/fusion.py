@@ -2,10 +2,10 @@
 that turns a model name into a model, arrays into tensors, and probabilities into accuracy and F1.
 
 Models: ``cam``, ``mam``, ``ram`` (attention mixtures), ``mme`` (Markov mixture of experts), and the
-baselines ``concat`` and ``expert:NAME``; ``cam+evidence``, ``mam+evidence`` (the ``fuse`` default) and
+baselines ``concat`` and ``expert:NAME``; ``cam+evidence``, ``mam+evidence`` and
 ``ram+evidence`` give the gate the sensors' causal running statistics (:mod:`~ppl_models.multimodal.evidence`);
 ``mam+evidence+snr`` (opt-in) adds their minimum-statistics signal-to-floor estimates; a name ending in
-``+marks`` (``mam+evidence+marks``) also trains the gate on the training file's ``corrupted_<name>`` marks
+``+marks`` (``mam+evidence+marks``, the ``fuse`` default) also trains the gate on the training file's ``corrupted_<name>`` marks
 (``failure_marks`` = ``MARK_ODDS``, see :mod:`~ppl_models.multimodal.attention`). Every model is trained
 by SVI on the exact log-likelihood (``TraceEnum_ELBO``, empty guide; plus kappa times each expert's own
 log-likelihood, see :mod:`~ppl_models.multimodal.attention`), with a tenth of the training sequences held
@@ -44,7 +44,7 @@ def build_model(name: str, data: FusionData, hidden: int = 32, target: str = "be
         name, failure_marks = name[:-len("+marks")], MARK_ODDS
     if name.endswith("+evidence+snr"):
         name, evidence_snr = name[:-len("+snr")], True
-    if name.endswith("+evidence"):  # the fuse default, mam+evidence: the gate also reads the sensors' statistics
+    if name.endswith("+evidence"):  # the gate also reads the sensors' statistics
         name, gate_evidence = name[:-len("+evidence")], True
     if name == "mme":
         if colearn or encoder not in (None, "frame") or gate_sees_experts or gate_evidence or failure_marks:
