@@ -303,3 +303,21 @@ def test_default_una_noise_model_is_no_and_und_takes_the_checkpoints(prior):
     default = run()
     np.testing.assert_array_equal(default, run(noise_model="no"))
     assert not np.allclose(default, run(noise_model="lv"))
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_una_with_the_graphed_encoder_loop_takes_the_plain_steps():
+    """On a GPU, U-NA replays the encoder's sampling loop from a CUDA graph: same seed, same losses."""
+    from ppl_models.dvae import fast
+
+    power = (torch.rand(4, 100, 513, device="cuda") ** 2 + 1e-4)
+    runs = {}
+    for graphs in (False, True):
+        pyro.clear_param_store()
+        torch.manual_seed(0)
+        system = build_system(small_prior().cuda(), "no", power)
+        fast.clear()
+        runs[graphs] = fit(system, power, None, iterations=5, tol=-np.inf, cuda_graphs=graphs)
+        assert fast.recorded() == int(graphs)
+    assert runs[True] == pytest.approx(runs[False], rel=1e-4)
