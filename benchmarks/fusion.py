@@ -36,7 +36,7 @@ MIXTURES = ["cam", "mam", "ram", "mme"]
 VALIDATION_SEED = 1234  # fixed: the same validation split for every model and seed
 
 
-def model_rows(names: list[str], colearn: float, stack: int) -> list[tuple[str, str, dict]]:
+def model_rows(names: list[str], colearn: float, stack: int, mark_odds: float = MARK_ODDS) -> list[tuple[str, str, dict]]:
     """(row label, model name, options: build_model's, and ``stack`` for fit) of the table."""
     rows = []
     for encoder in ("frame", "recurrent"):  # baselines with the memory of cam and of mam
@@ -50,7 +50,7 @@ def model_rows(names: list[str], colearn: float, stack: int) -> list[tuple[str, 
             rows.append((f"{m} + stacking, gate reads experts", m, {"stack": stack, "gate_sees_experts": True}))
             rows.append((f"{m} + evidence", m, {"gate_evidence": True}))
             rows.append((f"{m} + evidence + snr", m, {"gate_evidence": True, "evidence_snr": True}))
-            rows.append((f"{m} + evidence + marks", m, {"gate_evidence": True, "failure_marks": MARK_ODDS}))
+            rows.append((f"{m} + evidence + marks", m, {"gate_evidence": True, "failure_marks": mark_odds}))
     rows.append(("cam, kappa = 0 (pure likelihood)", "cam", {"expert_weight": 0.0}))
     return rows
 
@@ -82,7 +82,7 @@ def run_condition(folder: str, args, device) -> list[dict]:
     print(f"\n{condition}: train {train.shape}, test {test.shape}, sensors {train.names}, "
           f"label rate {test.y.mean():.2f}", flush=True)
     results = []
-    for label, name, options in model_rows(train.names, args.colearn, args.stack):
+    for label, name, options in model_rows(train.names, args.colearn, args.stack, args.mark_odds):
         if args.rows and label not in args.rows:
             continue
         options = dict(options)
@@ -125,6 +125,8 @@ def main(argv=None):
     parser.add_argument("--hidden", type=int, default=32)
     parser.add_argument("--colearn", type=float, default=0.01, help="co-learning weight of the + co-learning rows")
     parser.add_argument("--stack", type=int, default=3, help="cross-fitting folds of the + stacking rows")
+    parser.add_argument("--mark-odds", type=float, default=MARK_ODDS, metavar="EPSILON",
+                        help=f"epsilon of the + marks rows (default {MARK_ODDS}, the fuse default's)")
     parser.add_argument("--rows", nargs="+", help="measure only these row labels, e.g. 'mam' 'mam + stacking'")
     parser.add_argument("--validation", type=float, default=0.0, metavar="SHARE",
                         help="score on this share of the TRAINING groups (speakers; else sequences) held out, "
