@@ -136,6 +136,8 @@ def main(argv=None):
     parser.add_argument("--figures", help="folder for the attention figures (cam and mme, first seed)")
     parser.add_argument("--figure-sequence", type=int, default=0, help="test sequence drawn in the figures")
     args = parser.parse_args(argv)
+    if not 0 < args.mark_odds < 1:
+        parser.error(f"--mark-odds is epsilon in (0, 1), got {args.mark_odds}")
     device = resolve_device(args.device)
     print("| model | accuracy % (mean ± std over seeds) | F1 % | attention on the failing sensor: failing / "
           "working frames | train s |\n|---|---|---|---|---|")

@@ -39,6 +39,15 @@ def test_fuse_writes_the_contract_and_beats_chance(synthetic_files, tmp_path, ca
     assert (tmp_path / "cam.png").stat().st_size > 10_000
 
 
+def test_export_writes_the_training_marks_and_the_default_learns_from_them(synthetic_files, tmp_path, capsys):
+    train = load_fusion(synthetic_files / "train.npz")
+    assert set(train.failing) == {"sharp"} and 0.1 < train.failing["sharp"].mean() < 0.6
+    code, text, _ = run(capsys, "fuse", "--train", str(synthetic_files / "train.npz"), "--test",
+                        str(synthetic_files / "test.npz"), "--out", str(tmp_path / "d.npz"), "--epochs", "2",
+                        "--no-progress")  # the default, mam+evidence+marks
+    assert code == 0 and "mam+evidence+marks on" in text
+
+
 def test_single_sensor_baseline_attention_is_one_hot(synthetic_files, tmp_path, capsys):
     out = tmp_path / "steady.npz"
     assert main(["fuse", "--train", str(synthetic_files / "train.npz"), "--test", str(synthetic_files / "test.npz"),

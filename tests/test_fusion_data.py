@@ -341,3 +341,5 @@ def test_marks_of_failure_travel_through_the_file_and_its_subsets(tmp_path):
         check_fusion(FusionData({"a": x}, failing={"c": marks}))
     with pytest.raises(ValueError, match="corrupted_a must hold 0 or 1"):
         check_fusion(FusionData({"a": x}, failing={"a": marks[:2]}))
+    with pytest.raises(ValueError, match="corrupted_a must hold 0 or 1"):
+        check_fusion(FusionData({"a": x}, failing={"a": 2 * marks}))

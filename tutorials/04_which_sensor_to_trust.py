@@ -168,14 +168,14 @@ assert table["cam+evidence+marks"]["attention_failing"] < table["cam+evidence"][
 # %% [markdown]
 # Every mixture beats every single sensor, and the attention on `sharp` collapses while it fails. The gate
 # that reads the sensors' running statistics leaves `sharp` further (in the quick mode: 0.09 of the weight
-# while it fails, against 0.21 for `cam`) and is the best frame-wise model (F1 0.931 against 0.911). Taught by
-# the marks it leaves `sharp` almost entirely (0.01 in both modes); its F1 moves a little either way (quick
-# mode 0.924 against 0.931, full size 0.943 against 0.936), as on the real sets: where a sensor fails it is
-# worse, not always useless, and the marked gate no longer uses what is left. On real beat detection (PhysioNet ECG +
-# pulse wave, one sensor replaced by a flat line or motion noise in 30 % of the test frames;
-# `benchmarks/RESULTS.md`) the default `mam+evidence+marks` gives the failing ECG 0.01 of the weight and
-# reaches F1 94.5 % where the best single sensor reaches 90.6 % (`mam+evidence` 93.3 %). The
-# figure shows one test sequence: the label, the fused probability, each expert's own opinion, and the
+# while it fails, against 0.21 for `cam`) and is the best frame-wise model without marks (F1 0.931 against
+# 0.911). Taught by the marks it leaves `sharp` almost entirely (0.01 in both modes); its F1 moves a little
+# either way (quick mode 0.924 against 0.931, full size 0.943 against 0.936), as on the real sets: where a
+# sensor fails it is worse, not always useless, and the marked gate no longer uses what is left. On real beat
+# detection (PhysioNet ECG + pulse wave, one sensor replaced by a flat line or motion noise in 30 % of the test
+# frames; `benchmarks/RESULTS.md`) the default `mam+evidence+marks` gives the failing ECG 0.01 of the weight
+# and reaches F1 94.5 % where the best single sensor reaches 90.6 % (`mam+evidence` 93.3 %). The figure shows
+# one test sequence: the label, the fused probability, each expert's own opinion, and the
 # gate's weights (shaded: the frames where `sharp` fails).
 
 # %%

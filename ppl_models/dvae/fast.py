@@ -12,6 +12,8 @@ What replay requires, and why this is a context and not the default:
 
 * static shapes: one graph per (batch, frames) shape, recorded on first use (a last, smaller batch records its own);
 * the noise is an input (``eps``), drawn outside the graph, so replays are not all the same draw;
+* the replayed backward hands out its gradient buffers: a parameter's first gradient may be such a buffer, so
+  clear gradients by setting them to None (as every optimizer here does), not by zeroing them in place;
 * **one forward per backward**: a replay overwrites the previous one's outputs and saved activations, so a
   graphed loop may be called once per loss (an SVI step of ``Trace_ELBO`` with one particle: the guide draws z
   once). ``train_prior`` uses it; inference code that calls a frozen prior's encoder several times does not.
@@ -63,6 +65,8 @@ def graphed_unroll(cell: nn.Module, eps: torch.Tensor, rnn_ctx=None, head_ctx=No
         return None
     contexts = tuple(c for c in (rnn_ctx, head_ctx) if c is not None)
     key = (tuple(eps.shape), eps.dtype) + tuple((tuple(c.shape), c.dtype, c.requires_grad) for c in contexts)
+    # what the graph reads from memory (frozen parameters, buffers) or takes as inputs: a change re-records
+    key += tuple((t.data_ptr(), t.dtype, t.requires_grad) for t in (*cell.parameters(), *cell.buffers()))
     graphs = _graphs.setdefault(cell, {})
     if key not in graphs:
         graphs[key] = _record(cell, eps, contexts, rnn_ctx is not None, head_ctx is not None)
