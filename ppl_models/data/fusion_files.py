@@ -9,7 +9,8 @@
     corrupted_<name> (N, T)     {0, 1}    optional: 1 where sensor ``name`` is known to fail (a lead off, noise
                                           above the speech). In a training file these marks teach the gate of
                                           the attention mixtures to look away (``failure_marks``); in a test
-                                          file the benchmarks score the gate's weight there
+                                          file the benchmarks score the gate's weight there (a
+                                          mark must name a sensor of the file)
 
 Missing frames: a frame of ``x_<name>`` holding NaN is missing (its mask is 0, whatever ``mask_<name>`` says)
 and is stored as zeros in memory, so that no NaN reaches a network; values under mask 0 are never read.
