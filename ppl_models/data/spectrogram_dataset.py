@@ -1,6 +1,8 @@
 """A folder of utterances as fixed-length power-spectrogram segments, the training data of speech priors.
 
-Each utterance is read at 16 kHz (mono), scaled to a peak of 1, its leading and trailing silence trimmed
+Each utterance is read at 16 kHz (mono), its mean removed (a DC offset, which some recordings hold at up to 97 %
+of their energy, would otherwise shrink the speech under the peak scaling and fill the lowest bins), scaled to a
+peak of 1, its leading and trailing silence trimmed
 (30 dB), transformed by the STFT of :mod:`ppl_models.data.stft`, and cut into segments of ``segment_frames``
 frames (50 or 100 in the papers), every ``hop_frames`` frames: non-overlapping by default; a shorter hop
 gives overlapping segments, a cheap augmentation for a small corpus; ``speeds`` adds each utterance played
@@ -31,10 +33,16 @@ def cut_segments(power: torch.Tensor, segment_frames: int, hop_frames: int | Non
     return [(s, power[s:s + segment_frames]) for s in range(0, power.shape[0] - segment_frames + 1, hop)]
 
 
+def without_dc(signal) -> np.ndarray:
+    """The signal minus its mean (its DC offset)."""
+    signal = np.asarray(signal)
+    return signal - signal.mean()
+
+
 def segments_of(signals, segment_frames: int, hop_frames: int | None = None, speeds=(1.0,)) -> torch.Tensor:
-    """(segment_frames, F) power segments of in-memory signals (scaled to a peak of 1), stacked; each signal
-    once per factor of ``speeds``."""
-    signals = [speed_perturb(np.asarray(signal), a) for signal in signals for a in speeds]
+    """(segment_frames, F) power segments of in-memory signals (DC removed, scaled to a peak of 1), stacked;
+    each signal once per factor of ``speeds``."""
+    signals = [speed_perturb(without_dc(signal), a) for signal in signals for a in speeds]
     segments = [seg for signal in signals
                 for _, seg in cut_segments(power_spectrogram(peak_normalise(signal)).T, segment_frames, hop_frames)]
     if not segments:
@@ -56,7 +64,7 @@ class SpectrogramSegments(Dataset):
             raise ValueError(f"{source}: no audio files (.wav, .flac, .ogg) found")
         segments, self.origins = [], []
         for path in files:
-            original = load_audio(path)
+            original = without_dc(load_audio(path))
             for speed in speeds:
                 signal = peak_normalise(speed_perturb(original, speed))
                 if trim_db is not None:
