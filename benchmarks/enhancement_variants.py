@@ -10,8 +10,7 @@ over the noisy input read after 50, 100, 200 and 300 steps of one fit: how the e
 the SI-SDR gain read once at the end; a variant sets ``enhance``'s arguments: ``shared=1`` (``shared_floor``),
 ``nm=lv|no|nolv|nmf`` (noise model), ``it=N`` (iterations), ``tol=X`` (early stop; 0: none), ``q=X`` (floor
 quantile), ``lr=X``, ``samples=N`` (Wiener average), ``seg=N`` (segment frames; 0: whole
-utterances), ``olr=X`` (the noise levels' own step), ``per=1`` (one fit per utterance, as the reference code does),
-``mf=X`` (the Wiener mask's least gain).
+utterances), ``olr=X`` (the noise levels' own step), ``per=1`` (one fit per utterance, as the reference code does).
 
     python benchmarks/enhancement_variants.py --data ../shared/data --whole --utterances 12 --variants shared=1 ""
 
@@ -54,7 +53,6 @@ WHOLE_KEYS = {"shared": ("shared_floor", lambda v: v == "1"), "it": ("iterations
               "nm": ("noise_model", str),
               "q": ("floor_quantile", float), "lr": ("lr", float), "olr": ("offset_lr", float),
               "per": ("per_utterance", lambda v: v == "1"), "samples": ("num_samples", int),
-              "mf": ("mask_floor", float),
               "seg": ("segment_frames", lambda v: None if v in ("0", "none") else int(v))}
 
 

@@ -167,8 +167,7 @@ def enhance(signals: list[np.ndarray], prior, noise_model: str | None = None, mo
             noise_checkpoint: str | Path | None = None, iterations: int | None = None, lr: float = 1e-3,
             num_samples: int = 8, segment_frames: int | None = 100, floor_quantile: float = FLOOR_QUANTILE,
             tol: float = 1e-3, device="cpu", seed: int = 0, shared_floor: bool = False,
-            progress: bool = False, offset_lr: float | None = None, cuda_graphs: bool = True,
-            mask_floor: float = 0.0) -> Enhancement:
+            progress: bool = False, offset_lr: float | None = None, cuda_graphs: bool = True) -> Enhancement:
     """Enhance mono 16 kHz ``signals`` with the frozen speech ``prior`` (a DVAE) and a noise model.
 
     ``mode`` ``una`` fits everything on the signals, ``und`` reads the noise model and encoder of
@@ -176,8 +175,7 @@ def enhance(signals: list[np.ndarray], prior, noise_model: str | None = None, mo
     fits ``iterations`` more steps. ``noise_model="nmf"`` is the RVAE-VEM baseline (U-NA only).
     ``noise_model`` None: :data:`DEFAULT_NOISE_MODEL` (``no``) for U-NA, the checkpoint's own for U-ND / U-NDA.
     ``shared_floor`` (U-NA, neural noise models): one starting noise floor for the whole batch instead of a
-    learnt per-utterance offset started at each utterance's own floor. ``cuda_graphs``: see :func:`fit`.
-    ``mask_floor``: the least gain of the Wiener mask (0: none), which bounds how much of the signal a bin can lose."""
+    learnt per-utterance offset started at each utterance's own floor. ``cuda_graphs``: see :func:`fit`."""
     if mode not in MODES:
         raise ValueError(f"--mode must be one of {', '.join(MODES)}, got {mode!r}")
     if noise_model is None and mode == "una":
@@ -203,7 +201,7 @@ def enhance(signals: list[np.ndarray], prior, noise_model: str | None = None, mo
     losses = (fit(system, batch.power, batch.mask, steps, lr=lr, tol=tol, progress=progress, offset_lr=offset_lr,
                   cuda_graphs=cuda_graphs)
               if steps > 0 else [])
-    wiener = system.wiener_mask(batch.power, num_samples, learn_gain=mode != "und").clamp_min(mask_floor)
+    wiener = system.wiener_mask(batch.power, num_samples, learn_gain=mode != "und")
     out, masks = [], []
     for i, signal in enumerate(signals):
         out.append(batch.filtered(wiener, i, len(signal)))
