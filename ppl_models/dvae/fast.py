@@ -115,7 +115,9 @@ def _record(cell, eps, contexts, has_rnn_ctx, has_head_ctx):
                 torch.cuda.synchronize(eps.device)
     if replay is None:
         warnings.warn("could not record the guide's sampling loop as a CUDA graph (" + "; ".join(errors)
-                      + "): running it from Python, several times slower", RuntimeWarning, stacklevel=3)
+                      + "): running it from Python, several times slower (should the next random draw fail with "
+                      "'Offset increment outside graph capture', run without graphs: train-prior --no-cuda-graphs)",
+                      RuntimeWarning, stacklevel=3)
         return None
     return lambda eps, *contexts: replay(eps, *contexts, *parameters)
 
