@@ -78,7 +78,7 @@ def run_condition(folder: str, args, device) -> list[dict]:
         train, test = train.subset(~held), train.subset(held)
     else:
         test = load_fusion(Path(folder) / "test.npz", True)
-    corrupted = {k: v > 0.5 for k, v in (test.failing or {}).items()}  # the marks of the scored part
+    corrupted = test.failing_frames()  # the marks of the scored part
     print(f"\n{condition}: train {train.shape}, test {test.shape}, sensors {train.names}, "
           f"label rate {test.y.mean():.2f}", flush=True)
     results = []

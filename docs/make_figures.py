@@ -80,7 +80,7 @@ def fusion_default_figure(data: Path, path: Path, seed: int = 0) -> str:
     from ppl_models.plots import plot_fusion
 
     train, test = fusion_splits("beats", data, "environment", "ecg", seed)
-    failing = test.failing["ecg"] > 0.5
+    failing = test.failing_frames()["ecg"]
 
     def fitted_predict(name: str, **options) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(P(beat) (N, T), attention (N, T, M), each expert's P(beat) (N, T, E)) on the test split."""

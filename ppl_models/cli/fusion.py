@@ -99,7 +99,7 @@ def cmd_fuse(args) -> int:
     if test.y is not None:
         scores = binary_scores(test.y, p)
         print(f"accuracy {scores['accuracy']:.4f}  F1 {scores['f1']:.4f}")
-        corrupted = {k: v[0] > 0.5 for k, v in (test.failing or {}).items()}
+        corrupted = {k: v[0] for k, v in test.failing_frames().items()}
         experts = expert_predictions(model, test.subset(slice(0, 1)), device)[0]
         plot = Path(args.plot) if args.plot else Path(args.out).with_suffix(".png")
         plot_fusion(test.y[0], p[0], attention[0], test.names, plot,

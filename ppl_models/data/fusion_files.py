@@ -100,6 +100,10 @@ class FusionData:
                           None if self.groups is None else self.groups[index],
                           None if self.failing is None else {k: v[index] for k, v in self.failing.items()})
 
+    def failing_frames(self) -> dict[str, np.ndarray]:
+        """name -> (N, T) bool: the frames where each marked sensor fails (empty without marks)."""
+        return {k: v > 0.5 for k, v in (self.failing or {}).items()}
+
     def failure_marks(self) -> np.ndarray | None:
         """(N, T, M) float32: the ``corrupted_<name>`` marks in sensor order (zeros for an unmarked sensor), or
         None when the data has none."""

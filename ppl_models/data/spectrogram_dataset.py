@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from ppl_models.data.audio import list_audio_files, load_audio, peak_normalise, speed_perturb
+from ppl_models.data.audio import list_audio_files, load_audio, peak_normalise, speed_perturb, without_dc
 from ppl_models.data.stft import power_spectrogram, trim_silence
 
 
@@ -31,12 +31,6 @@ def cut_segments(power: torch.Tensor, segment_frames: int, hop_frames: int | Non
     ``hop_frames`` frames (default ``segment_frames``: non-overlapping)."""
     hop = hop_frames or segment_frames
     return [(s, power[s:s + segment_frames]) for s in range(0, power.shape[0] - segment_frames + 1, hop)]
-
-
-def without_dc(signal) -> np.ndarray:
-    """The signal minus its mean (its DC offset)."""
-    signal = np.asarray(signal)
-    return signal - signal.mean()
 
 
 def segments_of(signals, segment_frames: int, hop_frames: int | None = None, speeds=(1.0,)) -> torch.Tensor:

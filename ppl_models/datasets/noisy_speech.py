@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ppl_models.data.audio import list_audio_files, load_audio
+from ppl_models.data.audio import list_audio_files, load_audio, without_dc
 from ppl_models.data.speakers import speaker_of, split_by_speaker
 from ppl_models.datasets.speech_activity import SPEAKER_DIRS, SPEECH_DIR
 from ppl_models.data.synthetic.mixtures import mix_at_snr
@@ -116,9 +116,8 @@ def noisy_speech_set(data_root: str | os.PathLike, split: str = "test", snrs=SNR
     cache: dict[str, np.ndarray] = {}
     out = []
     for i, path in enumerate(files):
-        clean = load_audio(path)
-        clean = clean - clean.mean()  # 4 of the 40 training utterances hold a DC offset of 35-97 % of their energy,
-        if split == "test":           # which no enhancer should keep (the test utterances' is < 0.2 %)
+        clean = without_dc(load_audio(path))  # 4 of the 40 training utterances hold a DC offset (35-97 % of
+        if split == "test":                   # their energy) that no enhancer should keep; the test ones' is < 0.2 %
             kind = names[i % len(names)]
             snr = snrs[(i // len(names) + i % len(names)) % len(snrs)]
         else:

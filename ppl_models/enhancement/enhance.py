@@ -149,17 +149,17 @@ def fit(system: NoisySpeech, power: torch.Tensor, mask: torch.Tensor | None, ite
 
     svi = SVI(system.model, system.guide, Adam(step_size), loss=Trace_ELBO())
     losses: list[float] = []
-    for i in trange(iterations, desc="enhancing", disable=not progress, leave=False):
-        with graphed(cuda_graphs and power.device.type == "cuda"):  # one draw of z per step, as graphs need
+    with graphed(cuda_graphs and power.device.type == "cuda"):  # one draw of z with gradients per step, as
+        for i in trange(iterations, desc="enhancing", disable=not progress, leave=False):  # graphs need
             losses.append(svi.step(power, mask) / bins)
-        if system.is_nmf:
-            if i >= nmf_warmup:
-                with torch.no_grad():
-                    speech = torch.stack([system.speech_variance(system.sample_latents(power))
-                                          for _ in range(nmf_samples)])
-                system.noise.update(power, speech, mask)
-        elif i + 1 >= 2 * window and np.mean(losses[-2 * window:-window]) - np.mean(losses[-window:]) < tol:
-            break
+            if system.is_nmf:
+                if i >= nmf_warmup:
+                    with torch.no_grad():  # (draws without gradients run the plain loop)
+                        speech = torch.stack([system.speech_variance(system.sample_latents(power))
+                                              for _ in range(nmf_samples)])
+                    system.noise.update(power, speech, mask)
+            elif i + 1 >= 2 * window and np.mean(losses[-2 * window:-window]) - np.mean(losses[-window:]) < tol:
+                break
     return losses
 
 

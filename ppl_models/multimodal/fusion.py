@@ -29,6 +29,7 @@ from ppl_models.multimodal.markov_experts import MarkovMixtureOfExperts
 
 MARK_ODDS = 0.1  # epsilon of the +marks models: a frame marked failing for a sensor is 10x less its expert's
 
+
 def build_model(name: str, data: FusionData, hidden: int = 32, target: str = "bernoulli", colearn: float = 0.0,
                 expert_weight: float = 1.0, encoder: str | None = None,
                 gate_sees_experts: bool = False, gate_evidence: bool = False, evidence_snr: bool = False,
