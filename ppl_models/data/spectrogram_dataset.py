@@ -17,7 +17,6 @@ import os
 from pathlib import Path
 from typing import Iterable
 
-import numpy as np
 import torch
 from torch.utils.data import Dataset
 
