@@ -5,6 +5,8 @@ The plain version draws z from the same encoder (``LatentSequence.rsample``), sc
 and log p(x|z) with the same distributions, and takes the same optimizer step (``train-prior``'s clipped Adam,
 one multi-tensor update over all parameters: :mod:`ppl_models.infer.optim`): what Pyro adds is only its tracing
 and bookkeeping. Before timing, the script checks that Pyro's ELBO and the plain one agree on the same draw.
+Both are then timed without validation checks (Pyro's and torch.distributions'), as ``train-prior`` runs every
+epoch after its first (``ppl_models.infer.svi.train_svi``).
 
 HiT-DVAE and LigHT-DVAE (``hit-dvae``, ``light-dvae``) add the sequence latent w: their plain ELBO draws w
 and then z_{1:T} from q(w | x) and q(z | x, w) (no loop over frames) and scores the prior of z teacher-forced in
@@ -75,6 +77,7 @@ def main(args):
     for model in args.models:
         torch.manual_seed(0)
         pyro.clear_param_store()
+        pyro.enable_validation(True)  # the agreement check below runs with Pyro's checks
         dvae = build_dvae(model, args.kind).to(device)
         x_dim = dvae.x_dim
         x = (torch.rand(args.batch, args.frames, x_dim, device=device) ** 4 + 1e-6 if args.kind == "speech"
@@ -93,6 +96,7 @@ def main(args):
             (-plain_elbo(dvae, x)).backward()
             optim.step()
 
+        pyro.enable_validation(False)  # as train_svi after its first epoch (checked above with validation)
         if args.graphed_only:  # a fresh process that records on its first step (see graphed_times)
             with graphed():
                 g_fast = median_ms(lambda: fast.step(x), device, args.repeats)

@@ -126,3 +126,34 @@ def test_early_stopping_restores_the_best_parameters():
 def test_unknown_optimizer():
     with pytest.raises(ValueError, match="clipped_adam"):
         make_optimizer("sgd")
+
+
+def test_validation_checks_the_first_epoch_only_and_a_nan_loss_stops_with_the_epoch():
+    """Pyro's checks run in the first epoch (a bad site is caught there) and are off afterwards (they cost a
+    check per site and step); a non-finite loss then stops training with an error naming the epoch."""
+    x, y = data()[0]
+    seen = []
+
+    def model(x, y):
+        seen.append(pyro.infer.util.is_validation_enabled())
+        scale = torch.tensor(-1.0) if len(seen) == 1 else torch.tensor(1.0)  # invalid on the very first step
+        pyro.sample("y", dist.Normal(pyro.param("loc", torch.tensor(0.0)), scale).expand(y.shape).to_event(1), obs=y)
+
+    def guide(x, y):
+        pass
+
+    pyro.clear_param_store()
+    with pytest.raises(ValueError, match="scale"):
+        train_svi(model, guide, [(x, y)], epochs=3, progress=False)
+    seen.clear()
+    seen.append(None)  # from here on the scale is valid
+    train_svi(model, guide, [(x, y)], epochs=3, progress=False)
+    assert seen[1:] == [True, False, False]
+
+    def nan_model(x, y):
+        pyro.sample("y", dist.Normal(pyro.param("loc", torch.tensor(0.0)), 1.0).expand(y.shape).to_event(1),
+                    obs=y * float("nan"))
+
+    with pyro.validation_enabled(False), pytest.raises(FloatingPointError, match="epoch 0"):
+        train_svi(nan_model, guide, [(x, y)], epochs=3, progress=False)
+    assert pyro.infer.util.is_validation_enabled()  # the global setting is left as it was

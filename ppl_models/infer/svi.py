@@ -20,6 +20,7 @@ from typing import Callable, Iterable
 import pyro
 import torch
 from pyro.infer import SVI, Trace_ELBO
+from pyro.infer.util import is_validation_enabled
 from torch import nn
 from tqdm.auto import tqdm
 
@@ -86,7 +87,8 @@ def train_svi(model: Callable, guide: Callable, train_batches: Iterable | Callab
     ``write_checkpoint=False`` reads ``checkpoint`` on ``resume`` but never writes it (data-parallel ranks > 0).
     ``max_seconds``: a wall-clock budget; training stops after the epoch when another epoch as long as the
     slowest so far would overrun it. With a budget or ``patience`` the best epoch's parameters are kept (in the
-    checkpoint too) and restored at the end.
+    checkpoint too) and restored at the end. Pyro's validation checks (if enabled, the default) run in the first
+    epoch only; a non-finite epoch loss raises ``FloatingPointError``.
     """
     loss = Trace_ELBO() if loss is None else loss
     optimizer = make_optimizer() if optimizer is None else optimizer
@@ -107,15 +109,22 @@ def train_svi(model: Callable, guide: Callable, train_batches: Iterable | Callab
     started, slowest = time.monotonic(), 0.0
     bar = tqdm(range(start, epochs), desc=f"train {name}", disable=not progress, unit="epoch", mininterval=1.0,
                initial=start, total=epochs)
+    validate = is_validation_enabled()
     for epoch in bar:
         epoch_start = time.monotonic()
         kwargs = step_kwargs(epoch) if step_kwargs is not None else {}
         batches = train_batches(epoch) if callable(train_batches) else train_batches
-        train = [svi.step(*_as_args(b), **kwargs) for b in batches]
-        history.train_loss.append(sum(train) / max(len(train), 1))
-        if val_batches is not None:
-            val = [svi.evaluate_loss(*_as_args(b)) for b in val_batches]
-            history.val_loss.append(sum(val) / max(len(val), 1))
+        # Pyro's validation (every site's arguments and support) checks the first epoch; after that it only
+        # costs time, a check per site and step (on a GPU each one waits for the device), so it is turned off.
+        with pyro.validation_enabled(validate and epoch == start):
+            train = [svi.step(*_as_args(b), **kwargs) for b in batches]
+            history.train_loss.append(sum(train) / max(len(train), 1))
+            if val_batches is not None:
+                val = [svi.evaluate_loss(*_as_args(b)) for b in val_batches]
+                history.val_loss.append(sum(val) / max(len(val), 1))
+        if not math.isfinite(history.train_loss[-1]):
+            raise FloatingPointError(f"training {name}: the loss of epoch {epoch} is {history.train_loss[-1]} "
+                                     f"(a lower learning rate, or check the data for NaN or infinite values)")
         monitored = history.val_loss[-1] if val_batches is not None else history.train_loss[-1]
         if monitored < history.best_loss - min_delta:
             history.best_loss, history.best_epoch = monitored, epoch
