@@ -124,7 +124,7 @@ def train_svi(model: Callable, guide: Callable, train_batches: Iterable | Callab
                 history.val_loss.append(sum(val) / max(len(val), 1))
         if not math.isfinite(history.train_loss[-1]):
             raise FloatingPointError(f"training {name}: the loss of epoch {epoch} is {history.train_loss[-1]} "
-                                     f"(a lower learning rate, or check the data for NaN or infinite values)")
+                                     "(a lower learning rate, or check the data for NaN or infinite values)")
         monitored = history.val_loss[-1] if val_batches is not None else history.train_loss[-1]
         if monitored < history.best_loss - min_delta:
             history.best_loss, history.best_epoch = monitored, epoch
