@@ -36,7 +36,8 @@ MIXTURES = ["cam", "mam", "ram", "mme"]
 VALIDATION_SEED = 1234  # fixed: the same validation split for every model and seed
 
 
-def model_rows(names: list[str], colearn: float, stack: int, mark_odds: float = MARK_ODDS) -> list[tuple[str, str, dict]]:
+def model_rows(names: list[str], colearn: float, stack: int,
+               mark_odds: float = MARK_ODDS) -> list[tuple[str, str, dict]]:
     """(row label, model name, options: build_model's, and ``stack`` for fit) of the table."""
     rows = []
     for encoder in ("frame", "recurrent"):  # baselines with the memory of cam and of mam
